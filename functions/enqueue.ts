@@ -1,0 +1,4 @@
+// Placeholder entry so the CDK stack can be built in parallel; replaced by the real handler in this change.
+export const handler = async (): Promise<never> => {
+  throw new Error('enqueue handler not implemented yet');
+};
