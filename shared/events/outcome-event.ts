@@ -1,0 +1,73 @@
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { z } from 'zod';
+import { DECISIONS } from '../decision.ts';
+import { pipelineSettings } from '../settings.ts';
+import { buildEnvelope, type EnvelopeContext, type EventEnvelope } from './envelope.ts';
+
+const isoTime = z.iso.datetime({ offset: true });
+
+/**
+ * The detail of every "Selfie Verification Outcome" event, on AWS and locally. Unknown keys are
+ * stripped when parsing, so a caller that passes a whole result record can never leak image data
+ * or anything else the schema does not name.
+ */
+export const outcomeEventDetailSchema = z.object({
+  schemaVersion: z.literal(1),
+  selfieId: z.string().min(1),
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  batchId: z.string(),
+  decision: z.enum(DECISIONS),
+  reason: z.string().nullable(),
+  liveScore: z.number().nullable(),
+  popScore: z.number().nullable(),
+  /** The vendor's verificationStatus, verbatim. */
+  vendorStatus: z.string().nullable(),
+  transactionReference: z.string().nullable(),
+  debitStatus: z.string().nullable(),
+  /** The selfie whose outcome was reused because the image bytes were identical. */
+  duplicateOf: z.string().nullable(),
+  attempts: z.number().int().nonnegative(),
+  receivedAt: isoTime,
+  decidedAt: isoTime,
+});
+
+export type OutcomeEventDetail = z.infer<typeof outcomeEventDetailSchema>;
+export type OutcomeEventEnvelope = EventEnvelope<OutcomeEventDetail>;
+
+/** The envelope as a consumer (review queue, ops queue, archive) receives it. */
+export const outcomeEventEnvelopeSchema = z.object({
+  version: z.literal('0'),
+  id: z.string().min(1),
+  'detail-type': z.literal(pipelineSettings.events.detailType),
+  source: z.literal(pipelineSettings.events.source),
+  account: z.string(),
+  time: isoTime,
+  region: z.string(),
+  resources: z.array(z.string()),
+  detail: outcomeEventDetailSchema,
+});
+
+/** The one PutEvents entry for an outcome; the publish handler sends this on both hosts. */
+export function toPutEventsEntry(detail: OutcomeEventDetail, eventBusName: string): PutEventsRequestEntry {
+  return {
+    Source: pipelineSettings.events.source,
+    DetailType: pipelineSettings.events.detailType,
+    Detail: JSON.stringify(outcomeEventDetailSchema.parse(detail)),
+    EventBusName: eventBusName,
+    Resources: [],
+  };
+}
+
+/** The full envelope EventBridge would deliver for this outcome. */
+export function toEventEnvelope(detail: OutcomeEventDetail, context: EnvelopeContext): OutcomeEventEnvelope {
+  return buildEnvelope(
+    {
+      source: pipelineSettings.events.source,
+      detailType: pipelineSettings.events.detailType,
+      detail: outcomeEventDetailSchema.parse(detail),
+      resources: [],
+    },
+    context,
+  );
+}

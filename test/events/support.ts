@@ -1,0 +1,27 @@
+import type { Decision } from '../../shared/decision.ts';
+import type { OutcomeEventDetail } from '../../shared/events/outcome-event.ts';
+
+/** A valid outcome detail; tests override what they are about. */
+export function outcomeDetail(
+  overrides: Partial<OutcomeEventDetail> & { decision?: Decision } = {},
+): OutcomeEventDetail {
+  return {
+    schemaVersion: 1,
+    selfieId: 'selfie-bucket/uploads/batch-7/alice.jpg',
+    bucket: 'selfie-bucket',
+    key: 'uploads/batch-7/alice.jpg',
+    batchId: 'batch-7',
+    decision: 'VERIFIED',
+    reason: null,
+    liveScore: 0.97,
+    popScore: 0.95,
+    vendorStatus: 'VERIFIED',
+    transactionReference: 'txn-alice-1',
+    debitStatus: 'DEBITED',
+    duplicateOf: null,
+    attempts: 1,
+    receivedAt: '2025-03-01T10:00:00.000Z',
+    decidedAt: '2025-03-01T10:00:02.512Z',
+    ...overrides,
+  };
+}
