@@ -1,4 +1,52 @@
-// Placeholder entry so the CDK stack can be built in parallel; replaced by the real handler in this change.
-export const handler = async (): Promise<never> => {
-  throw new Error('publish handler not implemented yet');
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { createEventBridgeClient } from '../shared/aws-clients.ts';
+import { readHandlerEnv, requireEnv } from '../shared/config.ts';
+import { EventBridgePublisher } from '../shared/events/publisher.ts';
+import { metricNames } from '../shared/metric-names.ts';
+import {
+  createLogger,
+  createMetrics,
+  type Logger,
+  type Metrics,
+  MetricUnit,
+} from '../shared/observability.ts';
+import { type PublishDeps, publishOutcomes } from '../shared/publish/publish-outcomes.ts';
+
+export interface PublishRuntime extends PublishDeps {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Publishes one event per decided selfie in the stream batch; unpublished records become item failures. */
+export async function processResultStream(
+  event: DynamoDBStreamEvent,
+  runtime: PublishRuntime,
+): Promise<DynamoDBBatchResponse> {
+  const { published, unpublished, failedSequenceNumbers } = await publishOutcomes(event.Records, runtime);
+  runtime.metrics.addMetric(metricNames.eventsPublished, MetricUnit.Count, published);
+  if (unpublished.length > 0) {
+    runtime.metrics.addMetric(metricNames.publishFailures, MetricUnit.Count, unpublished.length);
+    runtime.logger.error('Some outcome events could not be published', {
+      failures: unpublished.map(({ errorCode, errorMessage }) => ({ errorCode, errorMessage })),
+    });
+  }
+  runtime.metrics.publishStoredMetrics();
+  return { batchItemFailures: failedSequenceNumbers.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+const tracer = new Tracer({ serviceName: 'publish' });
+let runtime: PublishRuntime | undefined;
+
+export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+  if (!runtime) {
+    const env = readHandlerEnv();
+    runtime = {
+      publisher: new EventBridgePublisher(tracer.captureAWSv3Client(createEventBridgeClient())),
+      eventBusName: requireEnv(env, 'EVENT_BUS_NAME'),
+      logger: createLogger('publish'),
+      metrics: createMetrics('publish'),
+    };
+  }
+  return processResultStream(event, runtime);
 };

@@ -8,7 +8,7 @@ const optionalNumber = z.coerce.number().finite().optional();
  * variables on each function; the local cloud builds the same object in-process.
  */
 export const handlerEnvSchema = z.object({
-  RESULTS_TABLE_NAME: z.string().min(1),
+  RESULTS_TABLE_NAME: z.string().min(1).optional(),
   WORK_QUEUE_URL: z.string().min(1).optional(),
   EVENT_BUS_NAME: z.string().min(1).optional(),
   UPLOAD_PREFIX: z.string().default(pipelineSettings.uploadPrefix),
@@ -48,4 +48,13 @@ export function readHandlerEnv(env: NodeJS.ProcessEnv = process.env): HandlerEnv
     throw new Error(`Invalid function configuration: ${problems}`);
   }
   return parsed.data;
+}
+
+/** A variable this particular function cannot run without. */
+export function requireEnv<K extends keyof HandlerEnv>(env: HandlerEnv, name: K): NonNullable<HandlerEnv[K]> {
+  const value = env[name];
+  if (value === undefined || value === null || value === '') {
+    throw new Error(`Invalid function configuration: ${String(name)} is not set`);
+  }
+  return value as NonNullable<HandlerEnv[K]>;
 }

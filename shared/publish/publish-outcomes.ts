@@ -1,0 +1,66 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { isTerminal } from '../decision.ts';
+import { type OutcomeEventDetail, toPutEventsEntry } from '../events/outcome-event.ts';
+import { type EventPublisher, publishAll } from '../events/publisher.ts';
+import { keys, type SelfieResult, selfieResultSchema } from '../results/records.ts';
+
+export interface PublishDeps {
+  publisher: EventPublisher;
+  eventBusName: string;
+  maxResendRounds?: number;
+}
+
+/**
+ * A stream record is an outcome when it writes a result item in a decision state. Decided items
+ * are never updated again (every transition is conditional), so each decision is seen once.
+ */
+export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefined {
+  const image = record.dynamodb?.NewImage;
+  if (!image || record.eventName === 'REMOVE') return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  if (item.sk !== keys.result || !isTerminal(String(item.state))) return undefined;
+  return toOutcomeDetail(selfieResultSchema.parse(item));
+}
+
+export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
+  return {
+    schemaVersion: 1,
+    selfieId: result.selfieId,
+    bucket: result.bucket,
+    key: result.key,
+    batchId: result.batchId,
+    decision: result.decision ?? (result.state as OutcomeEventDetail['decision']),
+    reason: result.reason ?? null,
+    liveScore: result.liveScore ?? null,
+    popScore: result.popScore ?? null,
+    vendorStatus: result.vendorStatus ?? null,
+    transactionReference: result.transactionReference ?? null,
+    debitStatus: result.debitStatus ?? null,
+    duplicateOf: result.duplicateOf ?? null,
+    attempts: result.attempts,
+    receivedAt: result.receivedAt,
+    decidedAt: result.decidedAt ?? result.updatedAt,
+  };
+}
+
+/**
+ * Publishes one event per decided selfie in the stream batch and returns the sequence numbers of
+ * records whose event still could not be published (stream item failures: Lambda retries from there).
+ */
+export async function publishOutcomes(records: readonly DynamoDBRecord[], deps: PublishDeps) {
+  const outcomes = records.flatMap((record) => {
+    const detail = outcomeOf(record);
+    return detail ? [{ record, detail }] : [];
+  });
+  const unpublished = await publishAll(
+    deps.publisher,
+    outcomes.map(({ detail }) => toPutEventsEntry(detail, deps.eventBusName)),
+    { maxResendRounds: deps.maxResendRounds ?? 3 },
+  );
+  const failedSequenceNumbers = unpublished
+    .map(({ index }) => outcomes[index]?.record.dynamodb?.SequenceNumber)
+    .filter((n): n is string => typeof n === 'string');
+  return { published: outcomes.length - unpublished.length, unpublished, failedSequenceNumbers };
+}

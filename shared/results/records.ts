@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { DECISIONS, IN_FLIGHT_STATES } from '../decision.ts';
+
+const dimensions = z.object({ width: z.number(), height: z.number(), bytes: z.number() });
+
+/** One selfie's result item, as stored. Read back through this schema so a bad item fails loudly. */
+export const selfieResultSchema = z.looseObject({
+  selfieId: z.string(),
+  bucket: z.string(),
+  key: z.string(),
+  versionId: z.string().optional(),
+  batchId: z.string(),
+  state: z.enum([...IN_FLIGHT_STATES, ...DECISIONS]),
+  receivedAt: z.string(),
+  /** Set once the work queue accepted the selfie's message. */
+  enqueuedAt: z.string().optional(),
+  updatedAt: z.string(),
+  decision: z.enum(DECISIONS).optional(),
+  reason: z.string().optional(),
+  decidedAt: z.string().optional(),
+  sha256: z.string().optional(),
+  preflight: z.object({ format: z.string(), original: dimensions, final: dimensions }).optional(),
+  /** The vendor's verificationStatus, verbatim (e.g. `NOT VERIFIED`). */
+  vendorStatus: z.string().optional(),
+  vendorResponseCode: z.string().optional(),
+  /** The vendor's whole response body, kept verbatim for audits. */
+  vendorResponse: z.record(z.string(), z.unknown()).optional(),
+  liveScore: z.number().nullable().optional(),
+  popScore: z.number().nullable().optional(),
+  debitStatus: z.string().nullable().optional(),
+  transactionReference: z.string().optional(),
+  duplicateOf: z.string().optional(),
+  /** Vendor calls made for this selfie, over all deliveries. */
+  attempts: z.number().default(0),
+  /** Vendor calls that may have cost money. */
+  paidCalls: z.number().default(0),
+  receiveCount: z.number().default(0),
+  lastError: z.string().optional(),
+});
+export type SelfieResult = z.infer<typeof selfieResultSchema>;
+
+export const ATTEMPT_OUTCOMES = ['open', 'completed', 'pending', 'retryable', 'permanent'] as const;
+
+/** One vendor call, written before the call (outcome `open`) and completed after it. */
+export const attemptItemSchema = z.looseObject({
+  selfieId: z.string(),
+  attempt: z.number(),
+  transactionReference: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  httpStatus: z.number().optional(),
+  responseCode: z.string().optional(),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
+  detail: z.string().optional(),
+});
+export type AttemptItem = z.infer<typeof attemptItemSchema>;
+
+/** Per-batch counts, kept up to date atomically with every state change (never counted by scanning). */
+export const batchSummarySchema = z.looseObject({
+  batchId: z.string(),
+  total: z.number().default(0),
+  VERIFIED: z.number().default(0),
+  NOT_VERIFIED: z.number().default(0),
+  REVIEW: z.number().default(0),
+  REJECTED: z.number().default(0),
+  FAILED: z.number().default(0),
+  paidCalls: z.number().default(0),
+  retries: z.number().default(0),
+  duplicatesReused: z.number().default(0),
+  firstReceivedAt: z.string().optional(),
+  lastDecidedAt: z.string().optional(),
+});
+export type BatchSummary = z.infer<typeof batchSummarySchema>;
+
+export const keys = {
+  selfie: (selfieId: string) => `SELFIE#${selfieId}`,
+  result: 'RESULT',
+  attempt: (n: number) => `ATTEMPT#${String(n).padStart(4, '0')}`,
+  attemptPrefix: 'ATTEMPT#',
+  history: (at: string, what: string) => `HISTORY#${at}#${what}`,
+  historyPrefix: 'HISTORY#',
+  batch: (batchId: string) => `BATCH#${batchId}`,
+  summary: 'SUMMARY',
+  content: (sha256: string) => `SHA256#${sha256}`,
+  contentSk: 'CONTENT',
+  batchIndexSk: (state: string, selfieId: string) => `${state}#${selfieId}`,
+  decisionDay: (decision: string, isoTime: string) => `DECISION#${decision}#${isoTime.slice(0, 10)}`,
+  decisionSk: (isoTime: string, selfieId: string) => `${isoTime}#${selfieId}`,
+  reference: (reference: string) => `REF#${reference}`,
+};

@@ -1,0 +1,451 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type Decision, isTerminal } from '../decision.ts';
+import type { SelfieRef } from '../selfie.ts';
+import {
+  type AttemptItem,
+  attemptItemSchema,
+  type BatchSummary,
+  batchSummarySchema,
+  keys,
+  type SelfieResult,
+  selfieResultSchema,
+} from './records.ts';
+
+export interface NewSelfie extends SelfieRef {
+  selfieId: string;
+  batchId: string;
+  receivedAt: string;
+}
+
+/** What a terminal transition writes. */
+export interface DecisionRecord {
+  decision: Decision;
+  reason: string;
+  decidedAt: string;
+  vendorStatus?: string;
+  vendorResponseCode?: string;
+  vendorResponse?: Record<string, unknown>;
+  liveScore?: number | null;
+  popScore?: number | null;
+  debitStatus?: string | null;
+  transactionReference?: string;
+  duplicateOf?: string;
+  /** Vendor calls made in this delivery, and how many of them may have cost money. */
+  callsThisDelivery: number;
+  paidCallsThisDelivery: number;
+  lastError?: string;
+}
+
+export interface EndedAttempt {
+  selfieId: string;
+  attempt: number;
+  endedAt: string;
+  outcome: Exclude<AttemptItem['outcome'], 'open'>;
+  httpStatus?: number;
+  responseCode?: string;
+  detail?: string;
+}
+
+export type ContentClaim =
+  | { kind: 'claimed' }
+  | { kind: 'reuse'; owner: SelfieResult }
+  | { kind: 'busy'; ownerSelfieId: string };
+
+const IN_FLIGHT = { ':received': 'RECEIVED', ':processing': 'PROCESSING' };
+const NOT_TERMINAL = '#state IN (:received, :processing)';
+
+function isConditionFailure(error: unknown): boolean {
+  if (error instanceof TransactionCanceledException) {
+    return (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+  }
+  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * The pipeline's writes to the results table. Every state transition is a conditional write, so
+ * whatever SQS or S3 redeliver, a selfie reaches a decision once and its batch counts move once.
+ */
+export class ResultsRepository {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  /** Records an upload as RECEIVED. Returns false when the selfie was already known. */
+  async recordReceived(selfie: NewSelfie): Promise<boolean> {
+    const item = {
+      pk: keys.selfie(selfie.selfieId),
+      sk: keys.result,
+      selfieId: selfie.selfieId,
+      bucket: selfie.bucket,
+      key: selfie.key,
+      versionId: selfie.versionId,
+      batchId: selfie.batchId,
+      state: 'RECEIVED',
+      receivedAt: selfie.receivedAt,
+      updatedAt: selfie.receivedAt,
+      attempts: 0,
+      paidCalls: 0,
+      receiveCount: 0,
+      gsi1pk: keys.batch(selfie.batchId),
+      gsi1sk: keys.batchIndexSk('RECEIVED', selfie.selfieId),
+    };
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: keys.batch(selfie.batchId), sk: keys.summary },
+                UpdateExpression:
+                  'SET batchId = :batch, firstReceivedAt = if_not_exists(firstReceivedAt, :at) ADD #total :one',
+                ExpressionAttributeNames: { '#total': 'total' },
+                ExpressionAttributeValues: { ':batch': selfie.batchId, ':at': selfie.receivedAt, ':one': 1 },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** True when the selfie is recorded but no invocation has sent it to the work queue yet. */
+  async needsEnqueue(selfieId: string): Promise<boolean> {
+    const result = await this.getResult(selfieId);
+    return result !== undefined && result.state === 'RECEIVED' && result.enqueuedAt === undefined;
+  }
+
+  async markEnqueued(selfieId: string, at: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.selfie(selfieId), sk: keys.result },
+        UpdateExpression: 'SET enqueuedAt = if_not_exists(enqueuedAt, :at)',
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
+  }
+
+  async getResult(selfieId: string): Promise<SelfieResult | undefined> {
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.selfie(selfieId), sk: keys.result },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? selfieResultSchema.parse(out.Item) : undefined;
+  }
+
+  /**
+   * Moves a selfie into PROCESSING under a lease, so two deliveries of the same selfie (SQS is
+   * at-least-once) never call the vendor side by side. A crashed holder's lease runs out by itself.
+   */
+  async acquireProcessing(
+    selfieId: string,
+    lease: {
+      id: string;
+      until: number;
+      receiveCount: number;
+      at: string;
+      sha256: string;
+      preflight: SelfieResult['preflight'];
+    },
+  ): Promise<'acquired' | 'terminal' | 'leased'> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.selfie(selfieId), sk: keys.result },
+          UpdateExpression: [
+            'SET #state = :processing, receiveCount = :rc, updatedAt = :at, gsi1sk = :g1sk, sha256 = :sha,',
+            'preflight = :pf, leaseId = :lease, leaseUntil = :until',
+          ].join(' '),
+          ConditionExpression: `${NOT_TERMINAL} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseId = :lease)`,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ...IN_FLIGHT,
+            ':rc': lease.receiveCount,
+            ':at': lease.at,
+            ':g1sk': keys.batchIndexSk('PROCESSING', selfieId),
+            ':sha': lease.sha256,
+            ':pf': lease.preflight ?? null,
+            ':lease': lease.id,
+            ':until': lease.until,
+            ':now': Date.parse(lease.at),
+          },
+        }),
+      );
+      return 'acquired';
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const current = await this.getResult(selfieId);
+      return current && !isTerminal(current.state) ? 'leased' : 'terminal';
+    }
+  }
+
+  async listAttempts(selfieId: string): Promise<AttemptItem[]> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.selfie(selfieId), ':prefix': keys.attemptPrefix },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((item) => attemptItemSchema.parse(item));
+  }
+
+  /**
+   * Write-ahead: the attempt exists before the paid call is made. Returns false if this attempt
+   * number was already written (a crashed delivery), in which case its reference must be reused.
+   */
+  async beginAttempt(attempt: {
+    selfieId: string;
+    attempt: number;
+    transactionReference: string;
+    startedAt: string;
+  }) {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: keys.selfie(attempt.selfieId),
+            sk: keys.attempt(attempt.attempt),
+            ...attempt,
+            outcome: 'open',
+            gsi3pk: keys.reference(attempt.transactionReference),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async endAttempt(attempt: EndedAttempt) {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.selfie(attempt.selfieId), sk: keys.attempt(attempt.attempt) },
+        UpdateExpression:
+          'SET outcome = :outcome, endedAt = :ended, httpStatus = :http, responseCode = :code, detail = :detail',
+        ExpressionAttributeValues: {
+          ':outcome': attempt.outcome,
+          ':ended': attempt.endedAt,
+          ':http': attempt.httpStatus ?? null,
+          ':code': attempt.responseCode ?? null,
+          ':detail': attempt.detail ?? null,
+        },
+      }),
+    );
+  }
+
+  /** Notes an unfinished delivery (retry later) on the result, for operators and the last-receive FAILED. */
+  async recordUnfinished(
+    selfieId: string,
+    details: { at: string; calls: number; paidCalls: number; lastError: string },
+  ): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.selfie(selfieId), sk: keys.result },
+        UpdateExpression:
+          'SET updatedAt = :at, lastError = :err, leaseUntil = :zero ADD attempts :calls, paidCalls :paid',
+        ConditionExpression: NOT_TERMINAL,
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ...IN_FLIGHT,
+          ':at': details.at,
+          ':err': details.lastError,
+          ':zero': 0,
+          ':calls': details.calls,
+          ':paid': details.paidCalls,
+        },
+      }),
+    );
+  }
+
+  /**
+   * The one terminal transition: the result, the batch counts and (when this selfie owns the image's
+   * content claim) the reusable outcome move together, or not at all.
+   * Returns false when the selfie had already reached a decision.
+   */
+  async recordDecision(
+    selfie: { selfieId: string; batchId: string; sha256?: string },
+    record: DecisionRecord,
+    reuseUntilEpochSeconds?: number,
+  ): Promise<boolean> {
+    const { decision, decidedAt } = record;
+    const set: Record<string, unknown> = {
+      ':decision': decision,
+      ':reason': record.reason,
+      ':decidedAt': decidedAt,
+      ':g1sk': keys.batchIndexSk(decision, selfie.selfieId),
+      ':g2pk': keys.decisionDay(decision, decidedAt),
+      ':g2sk': keys.decisionSk(decidedAt, selfie.selfieId),
+      ':vendorStatus': record.vendorStatus ?? null,
+      ':vendorCode': record.vendorResponseCode ?? null,
+      ':vendorResponse': record.vendorResponse ?? null,
+      ':live': record.liveScore ?? null,
+      ':pop': record.popScore ?? null,
+      ':debit': record.debitStatus ?? null,
+      ':ref': record.transactionReference ?? null,
+      ':dup': record.duplicateOf ?? null,
+      ':lastError': record.lastError ?? null,
+      ':calls': record.callsThisDelivery,
+      ':paid': record.paidCallsThisDelivery,
+    };
+    const retries = Math.max(0, record.callsThisDelivery - 1);
+    const transactItems: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> =
+      [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: keys.selfie(selfie.selfieId), sk: keys.result },
+            UpdateExpression: [
+              'SET #state = :decision, decision = :decision, reason = :reason, decidedAt = :decidedAt, updatedAt = :decidedAt,',
+              'gsi1sk = :g1sk, gsi2pk = :g2pk, gsi2sk = :g2sk, vendorStatus = :vendorStatus, vendorResponseCode = :vendorCode,',
+              'vendorResponse = :vendorResponse, liveScore = :live, popScore = :pop, debitStatus = :debit,',
+              'transactionReference = :ref, duplicateOf = :dup, lastError = :lastError',
+              'ADD attempts :calls, paidCalls :paid',
+            ].join(' '),
+            ConditionExpression: NOT_TERMINAL,
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ...IN_FLIGHT, ...set },
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: keys.batch(selfie.batchId), sk: keys.summary },
+            UpdateExpression: `SET batchId = :batch, lastDecidedAt = :at ADD #decision :one, paidCalls :paid, retries :retries, duplicatesReused :dup`,
+            ExpressionAttributeNames: { '#decision': decision },
+            ExpressionAttributeValues: {
+              ':batch': selfie.batchId,
+              ':at': decidedAt,
+              ':one': 1,
+              ':paid': record.paidCallsThisDelivery,
+              ':retries': retries,
+              ':dup': record.duplicateOf ? 1 : 0,
+            },
+          },
+        },
+      ];
+    if (selfie.sha256 && reuseUntilEpochSeconds !== undefined) {
+      transactItems.push({
+        Update: {
+          TableName: this.tableName,
+          Key: { pk: keys.content(selfie.sha256), sk: keys.contentSk },
+          UpdateExpression: 'SET claimState = :decided, decidedAt = :at, expiresAt = :exp',
+          ConditionExpression: 'ownerSelfieId = :owner',
+          ExpressionAttributeValues: {
+            ':decided': 'DECIDED',
+            ':at': decidedAt,
+            ':exp': reuseUntilEpochSeconds,
+            ':owner': selfie.selfieId,
+          },
+        },
+      });
+    }
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: transactItems }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Claims the right to pay for these image bytes, or finds an earlier outcome to reuse.
+   * A claim expires (claimExpiresAt) so a crashed owner never blocks identical images forever.
+   */
+  async claimContent(
+    sha256: string,
+    selfieId: string,
+    now: Date,
+    claimTtlSeconds: number,
+  ): Promise<ContentClaim> {
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    const key = { pk: keys.content(sha256), sk: keys.contentSk };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...key,
+            sha256,
+            ownerSelfieId: selfieId,
+            claimState: 'CLAIMED',
+            claimedAt: now.toISOString(),
+            expiresAt: nowSeconds + claimTtlSeconds,
+          },
+          ConditionExpression:
+            'attribute_not_exists(pk) OR ownerSelfieId = :me OR expiresAt < :now OR claimState = :released',
+          ExpressionAttributeValues: { ':me': selfieId, ':now': nowSeconds, ':released': 'RELEASED' },
+        }),
+      );
+      return { kind: 'claimed' };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const existing = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+    );
+    const ownerSelfieId = String(existing.Item?.ownerSelfieId ?? '');
+    if (existing.Item?.claimState === 'DECIDED') {
+      const owner = await this.getResult(ownerSelfieId);
+      if (owner?.decision) return { kind: 'reuse', owner };
+    }
+    return { kind: 'busy', ownerSelfieId };
+  }
+
+  /** Gives up a claim without a reusable outcome (rejected, failed), so an identical image may pay. */
+  async releaseContent(sha256: string, selfieId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.content(sha256), sk: keys.contentSk },
+          UpdateExpression: 'SET claimState = :released',
+          ConditionExpression: 'ownerSelfieId = :me',
+          ExpressionAttributeValues: { ':released': 'RELEASED', ':me': selfieId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async getBatchSummary(batchId: string): Promise<BatchSummary | undefined> {
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.batch(batchId), sk: keys.summary },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? batchSummarySchema.parse(out.Item) : undefined;
+  }
+}

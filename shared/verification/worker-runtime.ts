@@ -1,0 +1,81 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type HandlerEnv, requireEnv } from '../config.ts';
+import { type LivenessCaller, LivenessClient } from '../liveness/client.ts';
+import { loadVendorCredentials } from '../liveness/credentials.ts';
+import type { Logger, Metrics } from '../observability.ts';
+import { preflightLimitsFrom } from '../preflight/index.ts';
+import { ResultsRepository } from '../results/repository.ts';
+import { readSelfieBytes } from '../s3-objects.ts';
+import { pipelineSettings } from '../settings.ts';
+import { VendorGate } from './vendor-gate.ts';
+import type { VerificationDeps } from './verify-selfie.ts';
+
+/** Everything one worker needs, built once per cold start (AWS) or once per host (local). */
+export interface WorkerRuntime {
+  verification: VerificationDeps;
+  sqs: SQSClient;
+  workQueueUrl?: string;
+  recordConcurrency: number;
+}
+
+export interface WorkerClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  db: DynamoDBDocumentClient;
+  secrets: () => SecretsManagerClient;
+  /** Replaces the HTTP client, e.g. to count calls in flight; defaults to LivenessClient. */
+  vendor?: LivenessCaller;
+}
+
+export async function buildWorkerRuntime(
+  env: HandlerEnv,
+  clients: WorkerClients,
+  observability: { logger: Logger; metrics: Metrics },
+): Promise<WorkerRuntime> {
+  const preflightLimits = preflightLimitsFrom({
+    maxBytes: env.PREFLIGHT_MAX_BYTES,
+    maxPixels: env.PREFLIGHT_MAX_PIXELS,
+    minSide: env.PREFLIGHT_MIN_SIDE,
+    maxLongSide: env.PREFLIGHT_MAX_LONG_SIDE,
+  });
+  const vendor =
+    clients.vendor ??
+    new LivenessClient({
+      endpointUrl: env.VENDOR_URL,
+      timeoutMs: env.VENDOR_TIMEOUT_MS,
+      ...(await loadVendorCredentials(
+        { secretArn: env.VENDOR_SECRET_ARN, userId: env.VENDOR_USER_ID, apiKey: env.VENDOR_API_KEY },
+        clients.secrets,
+      )),
+    });
+  return {
+    sqs: clients.sqs,
+    workQueueUrl: env.WORK_QUEUE_URL,
+    recordConcurrency: env.RECORD_CONCURRENCY,
+    verification: {
+      repository: new ResultsRepository(clients.db, requireEnv(env, 'RESULTS_TABLE_NAME')),
+      loadSelfie: (ref) => readSelfieBytes(clients.s3, ref, preflightLimits.maxBytes),
+      vendor,
+      vendorGate: new VendorGate(),
+      preflightLimits,
+      thresholds: {
+        ...(env.MIN_LIVE_SCORE !== undefined ? { minLiveScore: env.MIN_LIVE_SCORE } : {}),
+        ...(env.MAX_POP_SCORE !== undefined ? { maxPopScore: env.MAX_POP_SCORE } : {}),
+      },
+      retry: {
+        maxAttempts: env.VENDOR_MAX_ATTEMPTS,
+        backoff: {
+          baseMs: pipelineSettings.vendor.backoffBaseMs,
+          maxMs: pipelineSettings.vendor.backoffMaxMs,
+        },
+      },
+      duplicateReuseWindowHours: env.DUPLICATE_REUSE_WINDOW_HOURS,
+      maxReceiveCount: env.MAX_RECEIVE_COUNT,
+      logger: observability.logger,
+      metrics: observability.metrics,
+    },
+  };
+}
