@@ -1,0 +1,141 @@
+import { parseArgs } from 'node:util';
+import { type Command, UsageError } from '../cli/command.ts';
+import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
+import { parseSandboxFlags, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
+import type { LedgerEntry } from './ledger.ts';
+import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_PORT, SANDBOX_DEFAULT_USER_ID } from './options.ts';
+import { type RunningSandbox, startSandbox } from './server.ts';
+
+const HELP = `Usage: liveness-batch sandbox [options]
+
+Runs a local HTTP server that speaks the passive liveness vendor's contract (docs: LIVENESS-API.md),
+like a payment provider's test-mode server: strict validation, 401 on wrong credentials, fault switches
+and a ledger of every call it would have charged.
+
+IT IS NOT A LIVENESS MODEL. Scores and VERIFIED / NOT VERIFIED are simulated: derived from the SHA-256
+of the image bytes (and the seed), so the same image always gets the same answer. Nothing looks at faces.
+
+Endpoints (POST, JSON, headers userid + apiKey):
+  /sfx-v4-verify/v4/id-service      current
+  /sfx-verify/v3/id-service/        older (also without the trailing slash)
+  GET /__sandbox/health             200 when up
+  GET /__sandbox/ledger             the charge ledger as a JSON array
+
+Options (each also settable by the env variable shown; flags win):
+  --port N                 listen on 127.0.0.1:N (default ${SANDBOX_DEFAULT_PORT}; 0 = any free port)   SANDBOX_PORT
+  --user-id U              accepted userid header (default "${SANDBOX_DEFAULT_USER_ID}")            SANDBOX_USER_ID
+  --api-key K              accepted apiKey header (default "${SANDBOX_DEFAULT_API_KEY}")             SANDBOX_API_KEY
+  --ledger FILE            append one JSON line per request; loaded at start       SANDBOX_LEDGER
+  --latency-ms N|MIN-MAX   answer delay, fixed or a range (default 0)              SANDBOX_LATENCY_MS
+  --pending-rate R         share answered 200 PENDING, code "01" (0..1)            SANDBOX_PENDING_RATE
+  --error-rate R           share answered HTTP 500 (0..1)                          SANDBOX_ERROR_RATE
+  --throttle-rate R        share answered HTTP 429, Retry-After: 1 (0..1)          SANDBOX_THROTTLE_RATE
+  --hang-rate R            share never answered (0..1)                             SANDBOX_HANG_RATE
+  --live-ratio R           share of images that come out VERIFIED (default 0.8)    SANDBOX_LIVE_RATIO
+  --score-disagree-rate R  share whose scores contradict the status (default 0)   SANDBOX_SCORE_DISAGREE_RATE
+  --seed S                 seed for outcomes and faults (default "liveness-batch") SANDBOX_SEED
+  --charge-failures        also charge PENDING and HTTP 500 answers                SANDBOX_CHARGE_FAILURES
+  --max-body-bytes N       larger bodies get 400 (default 8 MiB)                   SANDBOX_MAX_BODY_BYTES
+  --quiet                  no line per request
+  --help                   this text
+
+The four fault rates together must not exceed 1. Faults are decided by hash(seed, transactionReference,
+call number), so concurrency does not change them. A repeated transactionReference that was already
+charged gets the same answer again and is not charged twice (ledger: charged false, replayOf).
+
+Test credentials: userid "${SANDBOX_DEFAULT_USER_ID}", apiKey "${SANDBOX_DEFAULT_API_KEY}" (not secrets).`;
+
+function curlExample(sandbox: RunningSandbox, userId: string, keyShown: boolean): string {
+  const key = keyShown ? SANDBOX_DEFAULT_API_KEY : '$SANDBOX_API_KEY';
+  return [
+    `printf '{"verificationType":"${PASSIVE_LIVENESS_VERIFICATION_TYPE}","transactionReference":"demo-1","selfie":"%s"}' \\`,
+    `    "$(base64 -w0 selfie.jpg)" |`,
+    `  curl -sS ${sandbox.endpointUrl} -H 'content-type: application/json' \\`,
+    `    -H 'userid: ${userId}' -H "apiKey: ${key}" --data-binary @-`,
+  ].join('\n');
+}
+
+function entryLine(entry: LedgerEntry): string {
+  const outcome =
+    entry.httpStatus === null
+      ? 'no answer (hang)'
+      : `${entry.httpStatus} ${entry.verificationStatus ?? entry.responseCode ?? ''}`;
+  const flags = [
+    entry.charged ? 'charged' : 'not charged',
+    entry.replayOf ? `replay of #${entry.replayOf}` : '',
+    entry.fault ?? '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `#${entry.seq} ${entry.transactionReference ?? '-'} -> ${outcome.trim()} (${flags})`;
+}
+
+function parseCommandLine(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      ...sandboxServerOptions,
+      ...sandboxFaultOptions,
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+export const sandboxCommand: Command = {
+  name: 'sandbox',
+  summary: 'Run the local liveness sandbox (the vendor contract with simulated scores; not a liveness model)',
+  async run(argv) {
+    let values: ReturnType<typeof parseCommandLine>['values'];
+    try {
+      values = parseCommandLine(argv).values;
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const { given, ...options } = parseSandboxFlags(values);
+    const sandbox = await startSandbox({
+      port: SANDBOX_DEFAULT_PORT,
+      ...options,
+      ...(values.quiet ? {} : { onEntry: (entry: LedgerEntry) => console.log(entryLine(entry)) }),
+    });
+    const userId = options.userId ?? SANDBOX_DEFAULT_USER_ID;
+    const keyShown = !given.has('apiKey');
+    const o = sandbox.options;
+    const latency =
+      typeof o.latencyMs === 'number' ? `${o.latencyMs} ms` : `${o.latencyMs.min}-${o.latencyMs.max} ms`;
+    console.log(
+      [
+        'Liveness sandbox running. Scores are SIMULATED from the image hash: this is not a liveness model.',
+        `  endpoint (v4): ${sandbox.endpointUrl}`,
+        `  endpoint (v3): ${sandbox.legacyEndpointUrl}`,
+        `  health:        ${sandbox.baseUrl}/__sandbox/health`,
+        `  ledger:        ${sandbox.baseUrl}/__sandbox/ledger${o.ledgerFile ? ` (file ${o.ledgerFile})` : ' (memory only)'}`,
+        `  credentials:   userid "${userId}", apiKey ${keyShown ? `"${SANDBOX_DEFAULT_API_KEY}" (test default)` : 'as you supplied it (not shown)'}`,
+        `  faults:        latency ${latency}, pending ${o.pendingRate}, 500 ${o.errorRate}, 429 ${o.throttleRate}, hang ${o.hangRate}; live ratio ${o.liveRatio}; seed "${o.seed}"${o.chargeFailures ? '; failures charged' : ''}`,
+        '',
+        'Try it:',
+        curlExample(sandbox, userId, keyShown),
+        '',
+        'Ctrl-C to stop.',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        process.off('SIGINT', done);
+        process.off('SIGTERM', done);
+        resolve();
+      };
+      process.on('SIGINT', done);
+      process.on('SIGTERM', done);
+    });
+    await sandbox.stop();
+    console.log('Liveness sandbox stopped.');
+    return 0;
+  },
+};
