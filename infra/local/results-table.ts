@@ -41,7 +41,7 @@ export async function ensureResultsTable(
   tableName: string,
 ): Promise<void> {
   try {
-    await db.send(new CreateTableCommand(resultsTableInput(tableName)));
+    await (db as DynamoDBClient).send(new CreateTableCommand(resultsTableInput(tableName)));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
