@@ -1,0 +1,92 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { resultsTableDefinition } from '../../shared/results/table-definition.ts';
+import type { ResolvedSettings } from './props.ts';
+
+/** The selfie bucket (with its access-log bucket), the results table and the vendor credentials. */
+export class Storage extends Construct {
+  readonly selfieBucket: s3.Bucket;
+  readonly accessLogBucket: s3.Bucket;
+  readonly resultsTable: dynamodb.Table;
+  readonly vendorSecret: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, settings: ResolvedSettings) {
+    super(scope, id);
+
+    // Server access logs need SSE-S3 on the target bucket; S3 writes them, so no versioning is needed.
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(settings.accessLogRetentionDays) },
+      ],
+    });
+    Validations.of(this.accessLogBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the access-log destination; logging it into itself would log its own log writes.',
+    });
+
+    this.selfieBucket = new s3.Bucket(this, 'SelfieBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      // Versioning gives a selfie a stable identity (key + versionId) when a key is re-uploaded.
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'selfie-bucket/',
+      lifecycleRules: [
+        {
+          // Selfies are biometric data: keep them only as long as a review may need them.
+          id: 'expire-selfies',
+          prefix: settings.uploadPrefix,
+          expiration: Duration.days(settings.selfieRetentionDays),
+        },
+        {
+          id: 'expire-noncurrent-versions',
+          noncurrentVersionExpiration: Duration.days(settings.noncurrentVersionRetentionDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
+      ],
+    });
+
+    const { partitionKey, sortKey, timeToLiveAttribute, indexes } = resultsTableDefinition;
+    const stringKey = (name: string) => ({ name, type: dynamodb.AttributeType.STRING });
+    this.resultsTable = new dynamodb.Table(this, 'ResultsTable', {
+      partitionKey: stringKey(partitionKey),
+      sortKey: stringKey(sortKey),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      timeToLiveAttribute,
+    });
+    for (const [indexName, keys] of Object.entries(indexes)) {
+      this.resultsTable.addGlobalSecondaryIndex({
+        indexName,
+        partitionKey: stringKey(keys.partitionKey),
+        sortKey: stringKey(keys.sortKey),
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+
+    // The value is set by the operator after deploy (put-secret-value); the generated one is a placeholder.
+    this.vendorSecret = new secretsmanager.Secret(this, 'VendorCredentials', {
+      description: 'Liveness vendor credentials as JSON {"userid": "...", "apiKey": "..."}',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ userid: 'SET-AFTER-DEPLOY' }),
+        generateStringKey: 'apiKey',
+        excludePunctuation: true,
+      },
+    });
+    Validations.of(this.vendorSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The vendor issues API keys in its portal; rotation is manual there, then put-secret-value here.',
+    });
+  }
+}

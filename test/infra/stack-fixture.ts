@@ -1,0 +1,43 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { LivenessBatchStack } from '../../infra/stack/liveness-batch-stack.ts';
+import type { LivenessBatchStackProps } from '../../infra/stack/props.ts';
+
+/** A synthesized stack in its own temp outdir; call `cleanup()` when done (bundled assets are large). */
+export interface StackFixture {
+  app: App;
+  stack: LivenessBatchStack;
+  template: Template;
+  outdir: string;
+  cleanup: () => void;
+}
+
+/**
+ * Builds the stack. Asset bundling is skipped (`aws:cdk:bundling-stacks: []`) unless `bundle` is set,
+ * so unit tests do not run esbuild and npm for every App.
+ */
+export function synthStack(
+  props: LivenessBatchStackProps = {},
+  options: { bundle?: boolean; beforeSynth?: (app: App) => void } = {},
+): StackFixture {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'liveness-batch-cdk-'));
+  const app = new App({
+    outdir,
+    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+  });
+  options.beforeSynth?.(app);
+  const stack = new LivenessBatchStack(app, 'TestLivenessBatch', props);
+  const template = Template.fromStack(stack);
+  return { app, stack, template, outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
+}
+
+/** The logical id of the one resource of `type` whose id starts with `prefix`. */
+export function logicalIdOf(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1)
+    throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ')}`);
+  return ids[0] as string;
+}
