@@ -28,9 +28,13 @@ const maxInputChannels = 4;
  * flattens, shrinks and re-encodes.
  */
 export async function preflightSelfie(
-  bytes: Buffer,
+  upload: Buffer | Uint8Array,
   limits: PreflightLimits = defaultPreflightLimits,
 ): Promise<PreflightResult> {
+  // The S3 SDK hands out Uint8Array; wrap it without copying.
+  const bytes = Buffer.isBuffer(upload)
+    ? upload
+    : Buffer.from(upload.buffer, upload.byteOffset, upload.byteLength);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const reject = (reason: PreflightRejectionReason, detectedFormat: DetectedFormat, message: string) =>
     ({ ok: false, sha256, rejection: { reason, detectedFormat, message } }) as const;

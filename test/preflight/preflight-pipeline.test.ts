@@ -88,6 +88,19 @@ describe('preflight decodes for real', () => {
 });
 
 describe('preflight output', () => {
+  it('takes a Uint8Array, as the S3 SDK returns bodies, with the same hash as the Buffer', async () => {
+    // Prepare
+    const face = await syntheticFace({ seed: 9, width: 480, height: 640 });
+    const view = new Uint8Array(face.buffer, face.byteOffset, face.byteLength);
+
+    // Act
+    const [fromBuffer, fromView] = await Promise.all([preflightSelfie(face), preflightSelfie(view)]);
+
+    // Assess
+    expect(accepted(fromView).sha256).toBe(accepted(fromBuffer).sha256);
+    expect(accepted(fromView).jpeg.equals(accepted(fromBuffer).jpeg)).toBe(true);
+  });
+
   it('rotates an EXIF orientation 6 file to the same picture as the upright original', async () => {
     // Prepare
     const upright = await syntheticFace({ seed: 5, width: 480, height: 640 });
