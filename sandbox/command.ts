@@ -12,8 +12,9 @@ Runs a local HTTP server that speaks the passive liveness vendor's contract (doc
 like a payment provider's test-mode server: strict validation, 401 on wrong credentials, fault switches
 and a ledger of every call it would have charged.
 
-IT IS NOT A LIVENESS MODEL. Scores and VERIFIED / NOT VERIFIED are simulated: derived from the SHA-256
-of the image bytes (and the seed), so the same image always gets the same answer. Nothing looks at faces.
+IT IS NOT A LIVENESS MODEL. Scores and VERIFIED / NOT VERIFIED are simulated, derived from the image
+hash (the SHA-256 of the image bytes) and the seed: the same image always gets the same answer, and
+nothing looks at faces.
 
 Endpoints (POST, JSON, headers userid + apiKey):
   /sfx-v4-verify/v4/id-service      current

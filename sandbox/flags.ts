@@ -24,7 +24,13 @@ export const sandboxServerOptions = {
   'max-body-bytes': { type: 'string' },
 } as const;
 
-type FlagName = keyof typeof sandboxFaultOptions | keyof typeof sandboxServerOptions;
+export type SandboxFlagName = keyof typeof sandboxFaultOptions | keyof typeof sandboxServerOptions;
+type FlagName = SandboxFlagName;
+
+/** The fault flag names, for `parseSandboxFlags(values, env, SANDBOX_FAULT_FLAGS)`. */
+export const SANDBOX_FAULT_FLAGS = Object.keys(sandboxFaultOptions) as ReadonlyArray<
+  keyof typeof sandboxFaultOptions
+>;
 
 const intText = (min: number, max: number) =>
   z

@@ -27,7 +27,10 @@ function captureOutput() {
       return true;
     }),
   ];
-  return { lines, restore: () => spies.forEach((s) => s.mockRestore()) };
+  const restore = () => {
+    for (const spy of spies) spy.mockRestore();
+  };
+  return { lines, restore };
 }
 
 describe('secrets: no image bytes, base64 or API key in results, errors or output', () => {
