@@ -11,6 +11,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores here: more workers only make the emulators and the sandbox compete.
     maxWorkers: 2,
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'WARN' },
   },
 });

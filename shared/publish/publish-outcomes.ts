@@ -4,7 +4,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { isTerminal } from '../decision.ts';
 import { type OutcomeEventDetail, toPutEventsEntry } from '../events/outcome-event.ts';
 import { type EventPublisher, publishAll } from '../events/publisher.ts';
-import { keys, type SelfieResult, selfieResultSchema } from '../results/records.ts';
+import { keys, type SelfieResult, selfieResultSchema, withoutNulls } from '../results/records.ts';
 
 export interface PublishDeps {
   publisher: EventPublisher;
@@ -21,7 +21,7 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
   if (!image || record.eventName === 'REMOVE') return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
   if (item.sk !== keys.result || !isTerminal(String(item.state))) return undefined;
-  return toOutcomeDetail(selfieResultSchema.parse(item));
+  return toOutcomeDetail(selfieResultSchema.parse(withoutNulls(item)));
 }
 
 export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {

@@ -88,3 +88,8 @@ export const keys = {
   decisionSk: (isoTime: string, selfieId: string) => `${isoTime}#${selfieId}`,
   reference: (reference: string) => `REF#${reference}`,
 };
+
+/** Conditional updates write null for "not known"; the schemas treat a null like an absent attribute. */
+export function withoutNulls(item: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(item).filter(([, value]) => value !== null));
+}

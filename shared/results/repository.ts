@@ -17,6 +17,7 @@ import {
   keys,
   type SelfieResult,
   selfieResultSchema,
+  withoutNulls,
 } from './records.ts';
 
 export interface NewSelfie extends SelfieRef {
@@ -150,7 +151,7 @@ export class ResultsRepository {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? selfieResultSchema.parse(out.Item) : undefined;
+    return out.Item ? selfieResultSchema.parse(withoutNulls(out.Item)) : undefined;
   }
 
   /**
@@ -200,6 +201,27 @@ export class ResultsRepository {
     }
   }
 
+  /**
+   * Ends a delivery's lease early: after an error in this process, or when a host knows the
+   * previous holder is dead (the local cloud after a restart). Without `leaseId`, any lease.
+   */
+  async releaseLease(selfieId: string, leaseId?: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.selfie(selfieId), sk: keys.result },
+          UpdateExpression: 'SET leaseUntil = :zero',
+          ConditionExpression: leaseId ? `${NOT_TERMINAL} AND leaseId = :lease` : NOT_TERMINAL,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ...IN_FLIGHT, ':zero': 0, ...(leaseId ? { ':lease': leaseId } : {}) },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
   async listAttempts(selfieId: string): Promise<AttemptItem[]> {
     const out = await this.db.send(
       new QueryCommand({
@@ -209,7 +231,7 @@ export class ResultsRepository {
         ConsistentRead: true,
       }),
     );
-    return (out.Items ?? []).map((item) => attemptItemSchema.parse(item));
+    return (out.Items ?? []).map((item) => attemptItemSchema.parse(withoutNulls(item)));
   }
 
   /**
@@ -446,6 +468,6 @@ export class ResultsRepository {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? batchSummarySchema.parse(out.Item) : undefined;
+    return out.Item ? batchSummarySchema.parse(withoutNulls(out.Item)) : undefined;
   }
 }

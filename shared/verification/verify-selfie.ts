@@ -177,39 +177,46 @@ export async function verifySelfie(
   const lastNumber = attempts.reduce((max, a) => Math.max(max, a.attempt), 0);
   if (open) log.warn('Resuming an attempt left open by an earlier delivery', { attempt: open.attempt });
 
-  const run = await verifyWithRetries({
-    client: deps.vendor,
-    image: preflight.jpeg,
-    firstAttempt: open ? open.attempt : lastNumber + 1,
-    maxAttempts: deps.retry.maxAttempts,
-    deadline: delivery.deadline,
-    backoff: deps.retry.backoff,
-    beginAttempt: async (attempt) => {
-      const transactionReference = transactionReferenceFor(selfieId, attempt);
-      await repository.beginAttempt({
-        selfieId,
-        attempt,
-        transactionReference,
-        startedAt: now().toISOString(),
-      });
-      return transactionReference;
-    },
-    endAttempt: async (record) => {
-      await repository.endAttempt({ ...record, selfieId });
-      metrics.addMetric(
-        metricNames.vendorLatency,
-        MetricUnit.Milliseconds,
-        Date.parse(record.endedAt) - Date.parse(record.startedAt),
-      );
-      log.info('Vendor attempt ended', {
-        attempt: record.attempt,
-        transactionReference: record.transactionReference,
-        outcome: record.outcome,
-        httpStatus: record.httpStatus,
-        responseCode: record.responseCode,
-      });
-    },
-  });
+  let run: Awaited<ReturnType<typeof verifyWithRetries>>;
+  try {
+    run = await verifyWithRetries({
+      client: deps.vendor,
+      image: preflight.jpeg,
+      firstAttempt: open ? open.attempt : lastNumber + 1,
+      maxAttempts: deps.retry.maxAttempts,
+      deadline: delivery.deadline,
+      backoff: deps.retry.backoff,
+      beginAttempt: async (attempt) => {
+        const transactionReference = transactionReferenceFor(selfieId, attempt);
+        await repository.beginAttempt({
+          selfieId,
+          attempt,
+          transactionReference,
+          startedAt: now().toISOString(),
+        });
+        return transactionReference;
+      },
+      endAttempt: async (record) => {
+        await repository.endAttempt({ ...record, selfieId });
+        metrics.addMetric(
+          metricNames.vendorLatency,
+          MetricUnit.Milliseconds,
+          Date.parse(record.endedAt) - Date.parse(record.startedAt),
+        );
+        log.info('Vendor attempt ended', {
+          attempt: record.attempt,
+          transactionReference: record.transactionReference,
+          outcome: record.outcome,
+          httpStatus: record.httpStatus,
+          responseCode: record.responseCode,
+        });
+      },
+    });
+  } catch (error) {
+    // This process is alive and gives the selfie back; only a crash leaves the lease to run out.
+    await repository.releaseLease(selfieId, leaseId);
+    throw error;
+  }
 
   const calls = run.attempts.length;
   const paid = run.attempts.filter((a) => a.outcome === 'completed').length;

@@ -1,0 +1,132 @@
+import { GetObjectCommand as GetS3Object } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueUploads } from '../../shared/enqueue/enqueue-uploads.ts';
+import { parseVerifySelfieMessage } from '../../shared/messages.ts';
+import { syntheticFace } from '../support/images.ts';
+import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
+
+async function receiveAll(sqs: SQSClient, queueUrl: string) {
+  const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+  return (out.Messages ?? []).map((m) => parseVerifySelfieMessage(m.Body ?? ''));
+}
+
+describe('enqueue handler (S3 ObjectCreated → results table + work queue)', () => {
+  let pipeline: PipelineFixture;
+  beforeAll(async () => {
+    pipeline = await createPipelineFixture();
+  });
+  afterAll(() => pipeline.stop());
+
+  it('decodes keys with spaces, +, % and unicode exactly once, to the object that was uploaded', async () => {
+    // Prepare
+    const keys = [
+      'uploads/batch one/Zoë + Ana.jpg',
+      'uploads/batch one/100% real.png',
+      'uploads/batch one/日本 語+x.webp',
+    ];
+    const bytes = await Promise.all(
+      keys.map((_, i) => syntheticFace({ seed: 500 + i, width: 200, height: 260 })),
+    );
+    const records = await Promise.all(keys.map((key, i) => pipeline.upload(key, bytes[i] as Buffer)));
+
+    // Act
+    const summary = await pipeline.enqueue(records);
+    const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
+
+    // Assess
+    expect(summary.enqueued).toBe(3);
+    expect(messages.map((m) => m.key).sort()).toEqual([...keys].sort());
+    for (const message of messages) {
+      expect(message.batchId).toBe('batch one');
+      const object = await pipeline.s3.send(new GetS3Object({ Bucket: message.bucket, Key: message.key }));
+      const original = bytes[keys.indexOf(message.key)] as Buffer;
+      expect(Buffer.from(await (object.Body?.transformToByteArray() ?? [])).equals(original)).toBe(true);
+      expect((await pipeline.repository.getResult(message.selfieId))?.state).toBe('RECEIVED');
+    }
+  });
+
+  it('ignores folder markers, keys outside the upload prefix and non-create events', async () => {
+    // Prepare
+    const marker = objectCreatedRecord(pipeline.bucket, 'uploads/empty-folder/', 0);
+    const outside = objectCreatedRecord(pipeline.bucket, 'elsewhere/face.jpg', 100);
+    const removed = {
+      ...objectCreatedRecord(pipeline.bucket, 'uploads/b/face.jpg', 100),
+      eventName: 'ObjectRemoved:Delete',
+    };
+
+    // Act
+    const summary = await pipeline.enqueue([marker, outside, removed]);
+
+    // Assess
+    expect(summary).toEqual({ enqueued: 0, alreadyKnown: 0, ignored: 3 });
+    expect(await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl)).toEqual([]);
+  });
+
+  it('does not enqueue a selfie twice when S3 delivers the same event again, and counts it once', async () => {
+    // Prepare
+    const record = await pipeline.upload(
+      'uploads/dup-event/face.jpg',
+      await syntheticFace({ seed: 600, width: 200, height: 260 }),
+    );
+
+    // Act
+    const first = await pipeline.enqueue([record]);
+    const second = await pipeline.enqueue([record]);
+    const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
+
+    // Assess
+    expect(first.enqueued).toBe(1);
+    expect(second).toMatchObject({ enqueued: 0, alreadyKnown: 1 });
+    expect(messages).toHaveLength(1);
+    expect((await pipeline.repository.getBatchSummary('dup-event'))?.total).toBe(1);
+  });
+
+  it('resends entries SendMessageBatch reports as failed (SQS client wrapped to fail entries once)', async () => {
+    // Prepare: fauxqs never fails single entries, so the real client is wrapped to report two failures once.
+    const records = await Promise.all(
+      [1, 2, 3].map(async (i) =>
+        pipeline.upload(
+          `uploads/resend/face-${i}.jpg`,
+          await syntheticFace({ seed: 700 + i, width: 200, height: 260 }),
+        ),
+      ),
+    );
+    const realSend = pipeline.sqs.send.bind(pipeline.sqs) as (
+      command: unknown,
+    ) => Promise<Record<string, unknown>>;
+    let failedOnce = false;
+    const flakySqs = {
+      send: async (command: unknown) => {
+        if (!failedOnce && command instanceof SendMessageBatchCommand) {
+          failedOnce = true;
+          const [first, ...rest] = command.input.Entries ?? [];
+          const sent = await realSend(
+            new SendMessageBatchCommand({ ...command.input, Entries: first ? [first] : [] }),
+          );
+          return {
+            ...sent,
+            Failed: rest.map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
+          };
+        }
+        return realSend(command);
+      },
+    } as unknown as SQSClient;
+
+    // Act
+    const summary = await enqueueUploads(records, { ...pipeline.enqueueRuntime, sqs: flakySqs });
+    // Earlier tests' messages come back after their visibility timeout: look at this test's only.
+    const messages = (await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl)).filter((m) =>
+      m.key.startsWith('uploads/resend/'),
+    );
+
+    // Assess
+    expect(failedOnce).toBe(true);
+    expect(summary.enqueued).toBe(3);
+    expect(messages.map((m) => m.key).sort()).toEqual([
+      'uploads/resend/face-1.jpg',
+      'uploads/resend/face-2.jpg',
+      'uploads/resend/face-3.jpg',
+    ]);
+  });
+});

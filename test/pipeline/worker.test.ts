@@ -1,0 +1,263 @@
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sandboxOptionsSchema } from '../../sandbox/options.ts';
+import { faultFor } from '../../sandbox/outcomes.ts';
+import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
+import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../support/images.ts';
+import { captureOutput, createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+
+const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
+
+describe('worker handler (SQS → preflight → vendor → results table)', () => {
+  let pipeline: PipelineFixture | undefined;
+  afterEach(async () => {
+    await pipeline?.stop();
+    pipeline = undefined;
+  });
+
+  it('records the vendor outcome with scores, debit status and the attempt, paying once', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    const record = await pipeline.upload('uploads/happy/face.jpg', await face(1));
+    await pipeline.enqueue([record]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/happy/face.jpg' });
+    const result = await pipeline.repository.getResult(selfieId);
+    expect(['VERIFIED', 'NOT_VERIFIED']).toContain(result?.decision);
+    expect(result?.liveScore).toEqual(expect.any(Number));
+    expect(result?.debitStatus).toBe('SUCCESSFUL');
+    expect(result?.vendorResponse).toMatchObject({ responseCode: '00' });
+    expect(await pipeline.repository.listAttempts(selfieId)).toMatchObject([
+      { attempt: 1, outcome: 'completed' },
+    ]);
+    expect(pipeline.paidReferences()).toEqual([transactionReferenceFor(selfieId, 1)]);
+    expect(await pipeline.repository.getBatchSummary('happy')).toMatchObject({ total: 1, paidCalls: 1 });
+  });
+
+  it('pays once for a duplicated S3 event and a duplicated SQS delivery', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    const record = await pipeline.upload('uploads/dups/face.jpg', await face(2));
+    await pipeline.enqueue([record]);
+    await pipeline.enqueue([record]);
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/dups/face.jpg' });
+    const body = JSON.stringify({
+      selfieId,
+      bucket: pipeline.bucket,
+      key: 'uploads/dups/face.jpg',
+      batchId: 'dups',
+      receivedAt: new Date().toISOString(),
+    });
+    await pipeline.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.workQueue.queueUrl, MessageBody: body }),
+    );
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    expect(pipeline.paidReferences()).toHaveLength(1);
+    expect(pipeline.sandbox.ledger()).toHaveLength(1);
+    expect(await pipeline.repository.getBatchSummary('dups')).toMatchObject({ total: 1, paidCalls: 1 });
+  });
+
+  it('after a crash between the vendor call and the result write, the redelivery reuses the same reference', async () => {
+    // Prepare: the first write after the call "crashes" the invocation.
+    pipeline = await createPipelineFixture();
+    const record = await pipeline.upload('uploads/crash/face.jpg', await face(3));
+    await pipeline.enqueue([record]);
+    const repository = pipeline.workerRuntime.verification.repository;
+    const realEndAttempt = repository.endAttempt.bind(repository);
+    let crashed = false;
+    repository.endAttempt = async (attempt) => {
+      if (!crashed) {
+        crashed = true;
+        throw new Error('simulated crash after the vendor answered');
+      }
+      return realEndAttempt(attempt);
+    };
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/crash/face.jpg' });
+    const reference = transactionReferenceFor(selfieId, 1);
+    const ledger = pipeline.sandbox.ledger();
+    expect(crashed).toBe(true);
+    expect(ledger.map((e) => e.transactionReference)).toEqual([reference, reference]);
+    expect(ledger.filter((e) => e.charged)).toHaveLength(1);
+    expect((await pipeline.repository.getResult(selfieId))?.state).toMatch(/VERIFIED/);
+    expect(await pipeline.repository.listAttempts(selfieId)).toMatchObject([
+      { attempt: 1, outcome: 'completed' },
+    ]);
+  });
+
+  it('records PENDING then success as two attempts, the second paid', async () => {
+    // Prepare: pick a key whose first reference the seeded sandbox answers PENDING and whose second it completes.
+    const sandbox = { pendingRate: 0.5, seed: 'pending-then-success' };
+    const faults = sandboxOptionsSchema.parse(sandbox);
+    pipeline = await createPipelineFixture({ sandbox });
+    const bucket = pipeline.bucket;
+    const key = Array.from({ length: 200 }, (_, i) => `uploads/pending/face-${i}.jpg`).find((k) => {
+      const id = selfieIdOf({ bucket, key: k });
+      return (
+        faultFor(transactionReferenceFor(id, 1), 0, faults) === 'pending' &&
+        faultFor(transactionReferenceFor(id, 2), 0, faults) === null
+      );
+    });
+    if (!key) throw new Error('no key found for the PENDING-then-success scenario');
+    await pipeline.enqueue([await pipeline.upload(key, await face(4))]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const selfieId = selfieIdOf({ bucket, key });
+    expect(await pipeline.repository.listAttempts(selfieId)).toMatchObject([
+      { attempt: 1, outcome: 'pending' },
+      { attempt: 2, outcome: 'completed' },
+    ]);
+    expect(pipeline.paidReferences()).toEqual([transactionReferenceFor(selfieId, 2)]);
+    expect(await pipeline.repository.getResult(selfieId)).toMatchObject({ attempts: 2, paidCalls: 1 });
+    expect(await pipeline.repository.getBatchSummary('pending')).toMatchObject({ retries: 1, paidCalls: 1 });
+  });
+
+  it('ends FAILED with the last code when the vendor answers 500 until the last receive, then the message goes to the DLQ', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture({ sandbox: { errorRate: 1 }, maxReceiveCount: 2, maxAttempts: 2 });
+    await pipeline.enqueue([await pipeline.upload('uploads/down/face.jpg', await face(5))]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/down/face.jpg' });
+    const result = await pipeline.repository.getResult(selfieId);
+    expect(result?.state).toBe('FAILED');
+    expect(result?.reason).toMatch(/RETRIES_EXHAUSTED after 2 deliveries.*500/);
+    expect(await pipeline.repository.listAttempts(selfieId)).toHaveLength(4);
+    expect(pipeline.paidReferences()).toEqual([]);
+    const dlq = await pipeline.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: pipeline.dlq.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    expect(dlq.Attributes?.ApproximateNumberOfMessages).toBe('1');
+  });
+
+  it('reports a 401 loudly (error log and metric) and stops calling the vendor for the rest of the batch', async () => {
+    // Prepare: the sandbox expects other credentials than the worker sends.
+    pipeline = await createPipelineFixture({ sandbox: { apiKey: 'the-real-key' } });
+    const records = await Promise.all(
+      [6, 7, 8].map(async (seed) => pipeline?.upload(`uploads/badkey/face-${seed}.jpg`, await face(seed))),
+    );
+    await pipeline.enqueue(records.filter((r) => r !== undefined));
+    const worker = pipeline;
+
+    // Act: one invocation over the whole batch, records one at a time so the first 401 is seen first.
+    worker.workerRuntime.recordConcurrency = 1;
+    const { result, output } = await captureOutput(() => worker.deliver());
+
+    // Assess
+    expect(result).toEqual({ received: 3, failed: 3 });
+    expect(worker.sandbox.ledger().map((e) => e.httpStatus)).toEqual([401]);
+    expect(output).toMatch(/"level":"ERROR".*HTTP 401/);
+    expect(output).toMatch(/"VendorUnauthorized":1/);
+    expect(output).not.toContain('sandbox-key');
+    const results = await Promise.all(
+      [6, 7, 8].map((seed) =>
+        worker.repository.getResult(
+          selfieIdOf({ bucket: worker.bucket, key: `uploads/badkey/face-${seed}.jpg` }),
+        ),
+      ),
+    );
+    expect(results.map((r) => r?.lastError)).toEqual(
+      results.map(() => expect.stringMatching(/^VENDOR_UNAUTHORIZED/)),
+    );
+  });
+
+  it('pays once for identical bytes under two keys; the second is marked duplicateOf the first', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    const bytes = await face(9);
+    await pipeline.enqueue([await pipeline.upload('uploads/twins/a.jpg', bytes)]);
+    await pipeline.drain();
+    await pipeline.enqueue([await pipeline.upload('uploads/twins/b.jpg', bytes)]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const first = await pipeline.repository.getResult(
+      selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/twins/a.jpg' }),
+    );
+    const second = await pipeline.repository.getResult(
+      selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/twins/b.jpg' }),
+    );
+    expect(pipeline.paidReferences()).toHaveLength(1);
+    expect(second?.duplicateOf).toBe(first?.selfieId);
+    expect(second?.decision).toBe(first?.decision);
+    expect(second?.paidCalls).toBe(0);
+    expect(await pipeline.repository.getBatchSummary('twins')).toMatchObject({
+      total: 2,
+      paidCalls: 1,
+      duplicatesReused: 1,
+    });
+  });
+
+  it('pays once for identical bytes processed in the same batch', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    const bytes = await face(10);
+    await pipeline.enqueue([
+      await pipeline.upload('uploads/same-batch/a.jpg', bytes),
+      await pipeline.upload('uploads/same-batch/b.jpg', bytes),
+    ]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    expect(pipeline.paidReferences()).toHaveLength(1);
+    const summary = await pipeline.repository.getBatchSummary('same-batch');
+    expect(summary).toMatchObject({ total: 2, paidCalls: 1, duplicatesReused: 1 });
+  });
+
+  it('rejects bad input in preflight with the reason and never calls the vendor', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    await pipeline.enqueue([
+      await pipeline.upload('uploads/bad/not-an-image.jpg', Buffer.from('hello, I am text')),
+      await pipeline.upload('uploads/bad/empty.jpg', Buffer.alloc(0)),
+    ]);
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const text = await pipeline.repository.getResult(
+      selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/bad/not-an-image.jpg' }),
+    );
+    const empty = await pipeline.repository.getResult(
+      selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/bad/empty.jpg' }),
+    );
+    expect(text).toMatchObject({
+      decision: 'REJECTED',
+      reason: expect.stringMatching(/^UNSUPPORTED_FORMAT: .*text/i),
+    });
+    expect(empty).toMatchObject({ decision: 'REJECTED', reason: expect.stringMatching(/^EMPTY/) });
+    expect(pipeline.sandbox.ledger()).toEqual([]);
+    expect(await pipeline.repository.getBatchSummary('bad')).toMatchObject({
+      total: 2,
+      REJECTED: 2,
+      paidCalls: 0,
+    });
+  });
+});

@@ -1,0 +1,185 @@
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { type EnqueueRuntime, processUploadEvent } from '../../functions/enqueue.ts';
+import { processWorkerEvent } from '../../functions/worker.ts';
+import { ensureResultsTable } from '../../infra/local/results-table.ts';
+import { deliverOneBatch, type SqsQueueRef } from '../../infra/local/sqs-event-source.ts';
+import type { StartSandboxOptions } from '../../sandbox/server.ts';
+import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
+import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
+import { handlerEnvSchema } from '../../shared/config.ts';
+import { createLogger, createMetrics } from '../../shared/observability.ts';
+import { ResultsRepository } from '../../shared/results/repository.ts';
+import { pipelineSettings } from '../../shared/settings.ts';
+import { buildWorkerRuntime, type WorkerRuntime } from '../../shared/verification/worker-runtime.ts';
+import { emulatorEndpoints, uniqueName } from './emulators.ts';
+
+/** S3 notifications encode keys like a form: percent-escapes, with spaces as `+`. */
+export function s3EventKey(key: string): string {
+  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
+}
+
+export function objectCreatedRecord(bucket: string, key: string, size: number): S3EventRecord {
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: 'us-east-1',
+    eventTime: new Date().toISOString(),
+    eventName: 'ObjectCreated:Put',
+    userIdentity: { principalId: 'local' },
+    requestParameters: { sourceIPAddress: '127.0.0.1' },
+    responseElements: { 'x-amz-request-id': 'local', 'x-amz-id-2': 'local' },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'selfie-uploads',
+      bucket: { name: bucket, ownerIdentity: { principalId: 'local' }, arn: `arn:aws:s3:::${bucket}` },
+      object: { key: s3EventKey(key), size, eTag: 'etag', sequencer: '0' },
+    },
+  };
+}
+
+async function createQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<SqsQueueRef> {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  return { queueUrl: QueueUrl ?? '', queueArn: attrs.Attributes?.QueueArn ?? '' };
+}
+
+export interface PipelineFixtureOptions {
+  sandbox?: StartSandboxOptions;
+  maxReceiveCount?: number;
+  maxAttempts?: number;
+  /** Seconds before a failed message is received again (short, so retry tests run quickly). */
+  visibilityTimeoutSeconds?: number;
+  env?: Record<string, string>;
+}
+
+/**
+ * A whole pipeline against the real emulators and the sandbox over HTTP: bucket, work queue with
+ * DLQ, results table, and the handlers' runtimes as the local host builds them.
+ */
+export async function createPipelineFixture(options: PipelineFixtureOptions = {}) {
+  const endpoints = emulatorEndpoints();
+  const s3 = createS3Client(endpoints);
+  const sqs = createSqsClient(endpoints);
+  const db = createDocumentClient(endpoints);
+  const bucket = uniqueName('selfies');
+  const tableName = uniqueName('results');
+  const maxReceiveCount = options.maxReceiveCount ?? pipelineSettings.workQueue.maxReceiveCount;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const dlq = await createQueue(sqs, uniqueName('dlq'), {});
+  const workQueue = await createQueue(sqs, uniqueName('work'), {
+    VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 1),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount }),
+  });
+  await ensureResultsTable(db, tableName);
+  const sandbox: RunningSandbox = await startSandbox({ port: 0, seed: 'pipeline-tests', ...options.sandbox });
+  const repository = new ResultsRepository(db, tableName);
+  const logger = createLogger('test');
+  const metrics = createMetrics('test');
+
+  const enqueueRuntime: EnqueueRuntime = {
+    repository,
+    sqs,
+    workQueueUrl: workQueue.queueUrl,
+    uploadPrefix: pipelineSettings.uploadPrefix,
+    logger,
+    metrics,
+  };
+  const env = handlerEnvSchema.parse({
+    RESULTS_TABLE_NAME: tableName,
+    VENDOR_URL: sandbox.endpointUrl,
+    VENDOR_USER_ID: 'sandbox-user',
+    VENDOR_API_KEY: 'sandbox-key',
+    VENDOR_TIMEOUT_MS: '2000',
+    VENDOR_MAX_ATTEMPTS: String(options.maxAttempts ?? 3),
+    MAX_RECEIVE_COUNT: String(maxReceiveCount),
+    ...options.env,
+  });
+  // No WORK_QUEUE_URL: the worker then leaves redelivery to the queue's short visibility timeout.
+  const workerRuntime: WorkerRuntime = await buildWorkerRuntime(
+    env,
+    {
+      s3,
+      sqs,
+      db,
+      secrets: () => {
+        throw new Error('no Secrets Manager in tests');
+      },
+    },
+    { logger, metrics },
+  );
+
+  return {
+    s3,
+    sqs,
+    db,
+    bucket,
+    tableName,
+    workQueue,
+    dlq,
+    sandbox,
+    repository,
+    enqueueRuntime,
+    workerRuntime,
+    /** Uploads an object and returns the ObjectCreated record S3 would send for it. */
+    async upload(key: string, bytes: Buffer): Promise<S3EventRecord> {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+      return objectCreatedRecord(bucket, key, bytes.length);
+    },
+    enqueue(records: S3EventRecord[]) {
+      return processUploadEvent({ Records: records } satisfies S3Event, enqueueRuntime);
+    },
+    invokeWorker(event: SQSEvent): Promise<SQSBatchResponse> {
+      return processWorkerEvent(event, { getRemainingTimeInMillis: () => 60_000 }, workerRuntime);
+    },
+    /** One poll of the work queue by the worker, as the Lambda event source does it. */
+    deliver(batchSize = 10) {
+      return deliverOneBatch(sqs, workQueue, batchSize, (event) => this.invokeWorker(event));
+    },
+    /** Polls until the queue stays empty, waiting out visibility timeouts of failed messages. */
+    async drain(maxRounds = 30) {
+      let idle = 0;
+      for (let round = 0; round < maxRounds && idle < 3; round++) {
+        const { received } = await this.deliver();
+        idle = received === 0 ? idle + 1 : 0;
+        if (received === 0) await new Promise((r) => setTimeout(r, 500));
+      }
+    },
+    paidReferences(): string[] {
+      return sandbox
+        .ledger()
+        .filter((e) => e.charged)
+        .map((e) => e.transactionReference ?? '');
+    },
+    async stop() {
+      await sandbox.stop();
+    },
+  };
+}
+
+export type PipelineFixture = Awaited<ReturnType<typeof createPipelineFixture>>;
+
+/** Collects what the process writes to stdout and stderr (Powertools logs and EMF metrics) while `fn` runs. */
+export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ result: T; output: string }> {
+  let output = '';
+  const restore = [process.stdout, process.stderr].map((stream) => {
+    const original = stream.write.bind(stream);
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+      return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write;
+    return () => {
+      stream.write = original;
+    };
+  });
+  try {
+    return { result: await fn(), output };
+  } finally {
+    for (const undo of restore) undo();
+  }
+}
