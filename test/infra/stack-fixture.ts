@@ -1,10 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { LivenessBatchStack } from '../../infra/stack/liveness-batch-stack.ts';
 import type { LivenessBatchStackProps } from '../../infra/stack/props.ts';
+
+/** The feature flags `cdk synth` applies (e.g. minimized IAM policies), so tests see the deployed template. */
+const cdkJsonContext: Record<string, unknown> = JSON.parse(
+  readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'),
+).context;
 
 /** A synthesized stack in its own temp outdir; call `cleanup()` when done (bundled assets are large). */
 export interface StackFixture {
@@ -26,12 +31,18 @@ export function synthStack(
   const outdir = mkdtempSync(path.join(os.tmpdir(), 'liveness-batch-cdk-'));
   const app = new App({
     outdir,
-    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+    context: { ...cdkJsonContext, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
-  options.beforeSynth?.(app);
-  const stack = new LivenessBatchStack(app, 'TestLivenessBatch', props);
-  const template = Template.fromStack(stack);
-  return { app, stack, template, outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
+  const cleanup = () => rmSync(outdir, { recursive: true, force: true });
+  try {
+    options.beforeSynth?.(app);
+    const stack = new LivenessBatchStack(app, 'TestLivenessBatch', props);
+    const template = Template.fromStack(stack);
+    return { app, stack, template, outdir, cleanup };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
 }
 
 /** The logical id of the one resource of `type` whose id starts with `prefix`. */
