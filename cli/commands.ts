@@ -7,4 +7,13 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'Run the local liveness sandbox (the vendor contract with simulated scores; not a liveness model)',
     load: async () => (await import('../sandbox/command.ts')).sandboxCommand,
   },
+  run: {
+    summary:
+      'Verify a folder of selfies on the local cloud (emulated S3/SQS/DynamoDB + sandbox) and summarise',
+    load: async () => (await import('./run.ts')).runCommand,
+  },
+  up: {
+    summary: 'Start the local cloud alone and keep it up; any S3 client can upload into its bucket',
+    load: async () => (await import('./up.ts')).upCommand,
+  },
 };

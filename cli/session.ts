@@ -1,0 +1,85 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { JavaMissingError } from '../infra/local/dynamodb-local.ts';
+import { type LocalCloud, startLocalCloud } from '../infra/local/host.ts';
+import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../infra/local/state-dir.ts';
+import { createDocumentClient, createS3Client } from '../shared/aws-clients.ts';
+import type { BatchSummary } from '../shared/results/records.ts';
+import { ResultsRepository } from '../shared/results/repository.ts';
+import type { LocalCloudFlags } from './local-flags.ts';
+import type { Terminal } from './terminal.ts';
+
+/** Where `run` sends its uploads: a host it started itself, or a running `up` using the same state folder. */
+export interface Session {
+  kind: 'embedded' | 'attached';
+  description: string;
+  upload(key: string, body: Buffer): Promise<void>;
+  summary(batchId: string): Promise<BatchSummary | undefined>;
+  /** Embedded only: the host itself, for in-flight counts, idleness and event draining. */
+  host?: LocalCloud;
+  stop(): Promise<void>;
+}
+
+export function hostErrorReporter(terminal: Terminal) {
+  return (message: string, error: unknown) =>
+    terminal.note(`local cloud: ${message}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** Boots the local cloud, or explains in one line why it cannot (Java missing, folder in use). */
+export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up', terminal: Terminal) {
+  try {
+    return await startLocalCloud({
+      stateDir: flags.stateDir,
+      mode,
+      concurrency: flags.concurrency,
+      ...(flags.vendor ? { vendor: flags.vendor } : { sandbox: flags.sandbox }),
+      thresholds: flags.thresholds,
+      onError: hostErrorReporter(terminal),
+    });
+  } catch (error) {
+    if (error instanceof JavaMissingError || error instanceof StateDirBusyError) {
+      throw new HostUnavailableError(error.message);
+    }
+    throw error;
+  }
+}
+
+/** A reason the host cannot start that the user can fix; printed as one line. */
+export class HostUnavailableError extends Error {}
+
+export async function openSession(flags: LocalCloudFlags, terminal: Terminal): Promise<Session> {
+  const running = readLiveHost(statePaths(flags.stateDir));
+  if (running) return attach(running);
+  const host = await bootLocalCloud(flags, 'run', terminal);
+  return {
+    kind: 'embedded',
+    description: `embedded local cloud (state ${host.paths.root})`,
+    host,
+    upload: (key, body) => host.upload(key, body),
+    summary: (batchId) => host.repository.getBatchSummary(batchId),
+    stop: () => host.stop(),
+  };
+}
+
+/** Uses a running `up`: uploads go to its bucket (its bucket watcher delivers them), counts come from its table. */
+function attach(running: HostEndpoints): Session {
+  const endpoints = {
+    region: running.region,
+    s3: running.s3,
+    sqs: running.sqs,
+    dynamodb: running.dynamodb,
+    localCredentials: true,
+  };
+  const s3 = createS3Client(endpoints);
+  const repository = new ResultsRepository(createDocumentClient(endpoints), running.tableName);
+  return {
+    kind: 'attached',
+    description: `the running \`liveness-batch ${running.mode}\` (pid ${running.pid})`,
+    async upload(key, body) {
+      await s3.send(new PutObjectCommand({ Bucket: running.bucket, Key: key, Body: body }));
+    },
+    summary: (batchId) => repository.getBatchSummary(batchId),
+    async stop() {
+      s3.destroy();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
+import { isProcessAlive } from './state-dir.ts';
+
+/**
+ * DynamoDB Local runs as a java child process. A host killed with SIGKILL cannot stop it, so the
+ * child's pid is written to the state folder and the next host stops that orphan (and only it: the
+ * pid must still be a DynamoDBLocal.jar serving this same folder) before opening the database.
+ * Finding the child's pid reads /proc; where there is none (macOS), the orphan must be stopped by hand.
+ */
+export async function startFileBackedDynamoDb(dbPath: string, pidFile: string): Promise<DynamoDbLocal> {
+  await stopOrphanedDynamoDb(dbPath, pidFile);
+  const dynamodb = await startDynamoDbLocal({ dbPath });
+  const pid = findOwnChild(dbPath);
+  if (pid === undefined) return dynamodb;
+  writeFileSync(pidFile, String(pid));
+  // Covers every exit but SIGKILL (uncaught errors, process.exit): the child never outlives the host.
+  const killOnExit = () => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  process.once('exit', killOnExit);
+  return {
+    ...dynamodb,
+    async stop() {
+      await dynamodb.stop();
+      process.off('exit', killOnExit);
+      rmSync(pidFile, { force: true });
+    },
+  };
+}
+
+function commandLineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+function servesFolder(args: string[], dbPath: string): boolean {
+  const at = args.indexOf('-dbPath');
+  return args.some((a) => a.endsWith('DynamoDBLocal.jar')) && at >= 0 && args[at + 1] === dbPath;
+}
+
+function findOwnChild(dbPath: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the command name (field 2) may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === process.pid && servesFolder(commandLineOf(Number(entry)), dbPath)) return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined;
+}
+
+async function stopOrphanedDynamoDb(dbPath: string, pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) && servesFolder(commandLineOf(pid), dbPath)) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (isProcessAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (isProcessAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+  rmSync(pidFile, { force: true });
+}

@@ -1,0 +1,339 @@
+import { mkdirSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { processUploadEvent } from '../../functions/enqueue.ts';
+import { processResultStream } from '../../functions/publish.ts';
+import { processWorkerEvent } from '../../functions/worker.ts';
+import type { SandboxOptions } from '../../sandbox/options.ts';
+import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_USER_ID } from '../../sandbox/options.ts';
+import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
+import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
+import { handlerEnvSchema } from '../../shared/config.ts';
+import { outcomeRules } from '../../shared/events/rules.ts';
+import { LivenessClient } from '../../shared/liveness/client.ts';
+import { createLogger, createMetrics } from '../../shared/observability.ts';
+import { ResultsRepository } from '../../shared/results/repository.ts';
+import { selfieIdOf } from '../../shared/selfie.ts';
+import { pipelineSettings } from '../../shared/settings.ts';
+import { buildWorkerRuntime } from '../../shared/verification/worker-runtime.ts';
+import { startFileBackedDynamoDb } from './dynamodb-process.ts';
+import { jsonlArchive, LocalEventBus, sqsTarget } from './event-bus.ts';
+import { startS3SqsEmulator } from './fauxqs.ts';
+import { LostWork } from './recovery.ts';
+import { createLocalResources, type LocalResources } from './resources.ts';
+import { type CreatedObject, objectCreatedRecord, watchBucket } from './s3-notifications.ts';
+import {
+  type HostEndpoints,
+  lockStateDir,
+  type StatePaths,
+  statePaths,
+  writeHostEndpoints,
+} from './state-dir.ts';
+import { startStreamPoller } from './stream-poller.ts';
+import { VendorSlots } from './vendor-slots.ts';
+import { startWorkerPool } from './worker-pool.ts';
+
+const REGION = 'us-east-1';
+/** The local bus has one name; rules and targets are the shipped ones. */
+const LOCAL_EVENT_BUS = 'liveness-batch';
+/** S3 delivers up to this many records per notification event here (it sends one; batching saves invocations). */
+const RECORDS_PER_UPLOAD_EVENT = 10;
+
+export interface LocalCloudOptions {
+  stateDir: string;
+  mode: 'run' | 'up';
+  /** Vendor calls in flight across the whole host. */
+  concurrency: number;
+  /** Another vendor endpoint; when absent, the sandbox starts with `sandbox` as its options. */
+  vendor?: { url: string; userId: string; apiKey: string };
+  sandbox?: Omit<SandboxOptions, 'port' | 'ledgerFile' | 'userId' | 'apiKey'>;
+  thresholds?: { minLiveScore?: number; maxPopScore?: number };
+  /** Worker function timeout (default: pipelineSettings.worker.timeoutSeconds). */
+  workerTimeoutSeconds?: number;
+  /**
+   * The work queue's visibility timeout. AWS uses about six times the worker timeout; here the only
+   * consumer is this process, so the default is the worker timeout plus 30 s: a record whose
+   * invocation threw comes back in 2.5 minutes instead of 12. The worker's own retry delays use
+   * ChangeMessageVisibility and are unaffected.
+   */
+  visibilityTimeoutSeconds?: number;
+  /** How often the bucket is listed for uploads made by other clients (ms, default 1000). */
+  bucketPollMs?: number;
+  /** Problems of the host itself (emulator calls failing, stream retries). */
+  onError?: (message: string, error: unknown) => void;
+}
+
+export interface LocalCloud {
+  paths: StatePaths;
+  endpoints: HostEndpoints;
+  resources: LocalResources;
+  repository: ResultsRepository;
+  sandbox?: RunningSandbox;
+  vendor: VendorSlots;
+  pollers: number;
+  /** What the boot found left over by an earlier, crashed host. */
+  recovered: { unfinished: number; leasesReleased: number; lostMessages: number };
+  /** Uploads one object and delivers its ObjectCreated event to enqueue (resolves once enqueued). */
+  upload(key: string, body: Buffer): Promise<void>;
+  /** Counters for progress and stall detection. */
+  activity(): { invocations: number; running: number; received: number; lastActivityAt: number };
+  /** True when no message is waiting, in flight or delayed and no invocation or upload is running. */
+  isIdle(): Promise<boolean>;
+  /** Waits until every outcome recorded so far has been published to the bus. */
+  drainEvents(timeoutMs?: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The local cloud: boots the S3+SQS emulator (in memory), DynamoDB Local (file-backed under the
+ * state folder) and the liveness sandbox on loopback ports, creates the stack's resources, and
+ * drives the same handlers Lambda runs, with emulated event sources:
+ * S3 notifications -> enqueue, SQS -> worker (partial batches), DynamoDB Streams -> publish -> bus.
+ */
+export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
+  const paths = statePaths(options.stateDir);
+  const lock = lockStateDir(paths);
+  const stack: Array<() => Promise<void>> = [async () => lock.release()];
+  const onError = options.onError ?? (() => undefined);
+  try {
+    mkdirSync(paths.logs, { recursive: true });
+    const [emulator, dynamodb, sandbox] = await Promise.all([
+      startS3SqsEmulator(0),
+      startFileBackedDynamoDb(paths.dynamodb, paths.dynamodbPid),
+      options.vendor
+        ? Promise.resolve(undefined)
+        : startSandbox({ ...options.sandbox, port: 0, ledgerFile: paths.ledger }),
+    ]);
+    stack.push(
+      () => emulator.stop(),
+      () => dynamodb.stop(),
+    );
+    if (sandbox) stack.push(() => sandbox.stop());
+
+    const endpoints = {
+      region: REGION,
+      s3: emulator.endpoint,
+      sqs: emulator.endpoint,
+      dynamodb: dynamodb.endpoint,
+    };
+    const s3 = createS3Client({ ...endpoints, localCredentials: true });
+    const sqs = createSqsClient({ ...endpoints, localCredentials: true });
+    const db = createDocumentClient({ ...endpoints, localCredentials: true });
+    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    const rawDb = new DynamoDBClient({ region: REGION, endpoint: dynamodb.endpoint, credentials });
+    const streams = new DynamoDBStreamsClient({ region: REGION, endpoint: dynamodb.endpoint, credentials });
+
+    const workerTimeoutSeconds = options.workerTimeoutSeconds ?? pipelineSettings.worker.timeoutSeconds;
+    const resources = await createLocalResources(
+      { s3, sqs, db },
+      options.visibilityTimeoutSeconds ?? workerTimeoutSeconds + 30,
+    );
+    const repository = new ResultsRepository(db, resources.tableName);
+    const found = await LostWork.find(db, resources.tableName, sqs, resources.workQueue.queueUrl);
+
+    const vendorUrl = options.vendor?.url ?? (sandbox as RunningSandbox).endpointUrl;
+    const env = handlerEnvSchema.parse({
+      RESULTS_TABLE_NAME: resources.tableName,
+      WORK_QUEUE_URL: resources.workQueue.queueUrl,
+      EVENT_BUS_NAME: LOCAL_EVENT_BUS,
+      VENDOR_URL: vendorUrl,
+      VENDOR_USER_ID: options.vendor?.userId ?? SANDBOX_DEFAULT_USER_ID,
+      VENDOR_API_KEY: options.vendor?.apiKey ?? SANDBOX_DEFAULT_API_KEY,
+      ...(options.thresholds?.minLiveScore !== undefined
+        ? { MIN_LIVE_SCORE: String(options.thresholds.minLiveScore) }
+        : {}),
+      ...(options.thresholds?.maxPopScore !== undefined
+        ? { MAX_POP_SCORE: String(options.thresholds.maxPopScore) }
+        : {}),
+    });
+    const vendor = new VendorSlots(
+      new LivenessClient({
+        endpointUrl: env.VENDOR_URL,
+        timeoutMs: env.VENDOR_TIMEOUT_MS,
+        userId: env.VENDOR_USER_ID ?? '',
+        apiKey: env.VENDOR_API_KEY ?? '',
+      }),
+      options.concurrency,
+    );
+    const workerRuntime = await buildWorkerRuntime(
+      env,
+      {
+        s3,
+        sqs,
+        db,
+        secrets: () => {
+          throw new Error('The local cloud passes vendor credentials directly; no Secrets Manager');
+        },
+        vendor,
+      },
+      { logger: createLogger('worker'), metrics: createMetrics('worker') },
+    );
+    const enqueueRuntime = {
+      repository,
+      sqs,
+      workQueueUrl: resources.workQueue.queueUrl,
+      uploadPrefix: env.UPLOAD_PREFIX,
+      logger: createLogger('enqueue'),
+      metrics: createMetrics('enqueue'),
+    };
+    const bus = new LocalEventBus({
+      rules: outcomeRules,
+      targets: {
+        reviewQueue: sqsTarget(sqs, resources.reviewQueue.queueUrl),
+        opsQueue: sqsTarget(sqs, resources.opsQueue.queueUrl),
+      },
+      archive: jsonlArchive(paths.events),
+      region: REGION,
+    });
+    const publishRuntime = {
+      publisher: bus,
+      eventBusName: LOCAL_EVENT_BUS,
+      logger: createLogger('publish'),
+      metrics: createMetrics('publish'),
+    };
+
+    const streamPoller = startStreamPoller({
+      db: rawDb,
+      streams,
+      tableName: resources.tableName,
+      batchSize: pipelineSettings.publish.batchSize,
+      maxRetryAttempts: pipelineSettings.publish.maxRetryAttempts,
+      checkpointFile: paths.streamCheckpoint,
+      handler: (event) => processResultStream(event, publishRuntime),
+      onError: (error, context) => onError(context, error),
+      region: REGION,
+    });
+    stack.push(() => streamPoller.stop());
+
+    // Enough invocations that records already waiting for a vendor slot outnumber the slots:
+    // an invocation held back by one slow call never leaves a slot idle.
+    const batchSize = pipelineSettings.worker.batchSize;
+    const pollers = Math.ceil((2 * options.concurrency) / batchSize) + 1;
+    const workerPool = startWorkerPool({
+      sqs,
+      queue: resources.workQueue,
+      batchSize,
+      pollers,
+      timeoutMs: workerTimeoutSeconds * 1000,
+      invoke: (event, context) => processWorkerEvent(event, context, workerRuntime),
+      onError: (error) => onError('work queue poll failed', error),
+    });
+    stack.push(() => workerPool.stop());
+
+    // ObjectCreated delivery: one event per object version (key + ETag), whoever uploaded it.
+    const delivered = new Map<string, string>();
+    let notifying = 0;
+    const notify = async (objects: CreatedObject[]) => {
+      const fresh = objects.filter((o) => delivered.get(o.key) !== o.eTag);
+      for (const o of fresh) delivered.set(o.key, o.eTag);
+      if (fresh.length === 0) return;
+      notifying += 1;
+      try {
+        for (let start = 0; start < fresh.length; start += RECORDS_PER_UPLOAD_EVENT) {
+          const group = fresh.slice(start, start + RECORDS_PER_UPLOAD_EVENT);
+          try {
+            await processUploadEvent(
+              { Records: group.map((o) => objectCreatedRecord(resources.bucket, o, REGION)) },
+              enqueueRuntime,
+            );
+            await found.lostWork.requeue(
+              group.map((o) => selfieIdOf({ bucket: resources.bucket, key: o.key })),
+            );
+          } catch (error) {
+            // As S3 retries a failed invocation: forget these so the next bucket listing delivers them again.
+            for (const o of group) if (delivered.get(o.key) === o.eTag) delivered.delete(o.key);
+            throw error;
+          }
+        }
+      } finally {
+        notifying -= 1;
+      }
+    };
+    const watcher = watchBucket({
+      s3,
+      bucket: resources.bucket,
+      prefix: env.UPLOAD_PREFIX,
+      intervalMs: options.bucketPollMs ?? 1000,
+      onObjects: notify,
+      onError: (error) => onError('bucket listing or enqueue failed (retrying)', error),
+    });
+    stack.push(() => watcher.stop());
+
+    const hostEndpoints: HostEndpoints = {
+      pid: process.pid,
+      mode: options.mode,
+      startedAt: new Date().toISOString(),
+      region: REGION,
+      s3: emulator.endpoint,
+      sqs: emulator.endpoint,
+      dynamodb: dynamodb.endpoint,
+      bucket: resources.bucket,
+      uploadPrefix: env.UPLOAD_PREFIX,
+      tableName: resources.tableName,
+      queues: {
+        work: resources.workQueue.queueUrl,
+        deadLetter: resources.deadLetterQueue.queueUrl,
+        review: resources.reviewQueue.queueUrl,
+        ops: resources.opsQueue.queueUrl,
+      },
+      vendorUrl,
+      ...(sandbox ? { sandbox: sandbox.baseUrl } : {}),
+      concurrency: options.concurrency,
+    };
+    writeHostEndpoints(paths, hostEndpoints);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      paths,
+      endpoints: hostEndpoints,
+      resources,
+      repository,
+      ...(sandbox ? { sandbox } : {}),
+      vendor,
+      pollers,
+      recovered: {
+        unfinished: found.unfinished,
+        leasesReleased: found.leasesReleased,
+        lostMessages: found.lostWork.size,
+      },
+      async upload(key, body) {
+        const out = await s3.send(new PutObjectCommand({ Bucket: resources.bucket, Key: key, Body: body }));
+        await notify([{ key, size: body.length, eTag: out.ETag ?? '' }]);
+      },
+      activity: () => ({ ...workerPool.stats }),
+      async isIdle() {
+        if (workerPool.stats.running > 0 || notifying > 0) return false;
+        const out = await sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: resources.workQueue.queueUrl,
+            AttributeNames: [
+              'ApproximateNumberOfMessages',
+              'ApproximateNumberOfMessagesNotVisible',
+              'ApproximateNumberOfMessagesDelayed',
+            ],
+          }),
+        );
+        const counts = Object.values(out.Attributes ?? {}).map(Number);
+        return counts.every((n) => n === 0) && workerPool.stats.running === 0;
+      },
+      drainEvents: (timeoutMs) => streamPoller.drained(timeoutMs),
+      stop() {
+        stopping ??= unwind(stack);
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await unwind(stack);
+    throw error;
+  }
+}
+
+/** Stops what was started, last first; one failure does not keep the rest running. */
+async function unwind(stack: Array<() => Promise<void>>): Promise<void> {
+  while (stack.length > 0) {
+    const stop = stack.pop() as () => Promise<void>;
+    await stop().catch(() => undefined);
+  }
+}

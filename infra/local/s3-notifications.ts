@@ -1,0 +1,101 @@
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3EventRecord } from 'aws-lambda';
+
+/** An object as a notification describes it. */
+export interface CreatedObject {
+  key: string;
+  size: number;
+  eTag: string;
+  versionId?: string;
+}
+
+/** S3 notifications encode keys like a form: percent-escapes, spaces as `+`, slashes kept. */
+export function s3EventKey(key: string): string {
+  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
+}
+
+let sequence = 0;
+
+/** The ObjectCreated:Put record Amazon S3 sends for an upload (event structure version 2.1). */
+export function objectCreatedRecord(
+  bucket: string,
+  object: CreatedObject,
+  region = 'us-east-1',
+): S3EventRecord {
+  sequence += 1;
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: region,
+    eventTime: new Date().toISOString(),
+    eventName: 'ObjectCreated:Put',
+    userIdentity: { principalId: 'local' },
+    requestParameters: { sourceIPAddress: '127.0.0.1' },
+    responseElements: { 'x-amz-request-id': 'local', 'x-amz-id-2': 'local' },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'selfie-uploads',
+      bucket: { name: bucket, ownerIdentity: { principalId: 'local' }, arn: `arn:aws:s3:::${bucket}` },
+      object: {
+        key: s3EventKey(object.key),
+        size: object.size,
+        eTag: object.eTag.replace(/"/g, ''),
+        ...(object.versionId ? { versionId: object.versionId } : {}),
+        sequencer: `${Date.now().toString(16).toUpperCase()}${String(sequence).padStart(8, '0')}`,
+      },
+    },
+  };
+}
+
+/** Every object under a prefix, following continuation tokens. */
+export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<CreatedObject[]> {
+  const objects: CreatedObject[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const item of page.Contents ?? []) {
+      if (item.Key) objects.push({ key: item.Key, size: item.Size ?? 0, eTag: item.ETag ?? '' });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return objects;
+}
+
+/**
+ * fauxqs accepts a bucket notification configuration but never delivers it, so uploads made by any
+ * S3 client are found by listing the prefix every `intervalMs` and handed to `onObjects`.
+ * What to deliver (new key or new ETag) is the callback's concern.
+ */
+export function watchBucket(options: {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  intervalMs: number;
+  onObjects: (objects: CreatedObject[]) => Promise<void>;
+  onError: (error: unknown) => void;
+}): { stop(): Promise<void> } {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await options.onObjects(await listObjects(options.s3, options.bucket, options.prefix));
+      } catch (error) {
+        if (!stopped) options.onError(error);
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, options.intervalMs).unref();
+      });
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+    },
+  };
+}
