@@ -158,7 +158,6 @@ async function runFolder(input: {
   process.on('SIGTERM', onSignal);
   try {
     const bootStarted = Date.now();
-    terminal.note(`Starting the local cloud (state ${paths.root})...`);
     try {
       session = await openSession(flags, terminal);
     } catch (error) {

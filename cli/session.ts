@@ -49,6 +49,7 @@ export class HostUnavailableError extends Error {}
 export async function openSession(flags: LocalCloudFlags, terminal: Terminal): Promise<Session> {
   const running = readLiveHost(statePaths(flags.stateDir));
   if (running) return attach(running);
+  terminal.note(`Starting the local cloud (state ${statePaths(flags.stateDir).root})...`);
   const host = await bootLocalCloud(flags, 'run', terminal);
   return {
     kind: 'embedded',

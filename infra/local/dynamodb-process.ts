@@ -26,7 +26,9 @@ export async function startFileBackedDynamoDb(dbPath: string, pidFile: string): 
   return {
     ...dynamodb,
     async stop() {
-      await dynamodb.stop();
+      // Stopped by pid rather than dynamodb.stop(), whose 5 s fallback timer is not unref'd and
+      // would keep the CLI alive 5 s after its work is done.
+      await stopProcess(pid);
       process.off('exit', killOnExit);
       rmSync(pidFile, { force: true });
     },
@@ -75,11 +77,21 @@ async function stopOrphanedDynamoDb(dbPath: string, pidFile: string): Promise<vo
     return;
   }
   if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) && servesFolder(commandLineOf(pid), dbPath)) {
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (isProcessAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-    while (isProcessAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+    await stopProcess(pid);
   }
   rmSync(pidFile, { force: true });
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+async function stopProcess(pid: number): Promise<void> {
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 5000;
+  while (isProcessAlive(pid) && Date.now() < deadline) await pause(50);
+  if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+  while (isProcessAlive(pid)) await pause(50);
 }
