@@ -79,11 +79,14 @@ export class PipelineFunction extends Construct {
   }
 }
 
-/** `POWERTOOLS_SERVICE_NAME` of each function: the `service` dimension its metrics carry. */
+/**
+ * `POWERTOOLS_SERVICE_NAME` of each function: the `service` dimension its metrics carry. The handlers
+ * also pass these names to Powertools themselves (which wins over the env), so they must agree.
+ */
 export const serviceNames = {
-  enqueue: 'enqueue-selfies',
-  worker: 'verify-selfies',
-  publish: 'publish-outcomes',
+  enqueue: 'enqueue',
+  worker: 'worker',
+  publish: 'publish',
 } as const;
 
 export type ServiceNames = typeof serviceNames;

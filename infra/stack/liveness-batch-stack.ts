@@ -109,7 +109,8 @@ export class LivenessBatchStack extends Stack {
       timeout: Duration.seconds(pipelineSettings.publish.timeoutSeconds),
       memorySize: pipelineSettings.publish.memoryMb,
       logRetention,
-      environment: { ...common, EVENT_BUS_NAME: this.outcomeEvents.bus.eventBusName },
+      // Publish reads only the stream records it is given; it needs no table or queue names.
+      environment: { EVENT_BUS_NAME: this.outcomeEvents.bus.eventBusName },
     });
     this.publishFunction = publish.fn;
     this.outcomeEvents.bus.grantPutEventsTo(publish.fn);

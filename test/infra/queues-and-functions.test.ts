@@ -64,7 +64,7 @@ describe('queues, functions and event sources', () => {
       // Act / Assess
       custom.template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 1800 });
       custom.template.hasResourceProperties('AWS::Lambda::Function', {
-        Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'verify-selfies' }) },
+        Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'worker' }) },
         Timeout: 300,
       });
     } finally {
@@ -179,9 +179,9 @@ describe('queues, functions and event sources', () => {
         'WORK_QUEUE_URL',
       ].sort(),
     );
-    expect(enqueue.POWERTOOLS_SERVICE_NAME).toBe('enqueue-selfies');
+    expect(enqueue.POWERTOOLS_SERVICE_NAME).toBe('enqueue');
     expect(worker).toMatchObject({
-      POWERTOOLS_SERVICE_NAME: 'verify-selfies',
+      POWERTOOLS_SERVICE_NAME: 'worker',
       UPLOAD_PREFIX: pipelineSettings.uploadPrefix,
       VENDOR_URL: pipelineSettings.vendor.defaultUrl,
       VENDOR_SECRET_ARN: {
@@ -197,11 +197,13 @@ describe('queues, functions and event sources', () => {
     expect(worker).not.toHaveProperty('VENDOR_USER_ID');
     expect(worker).not.toHaveProperty('VENDOR_API_KEY');
     expect(worker).not.toHaveProperty('MIN_LIVE_SCORE');
+    expect(Object.keys(publish).sort()).toEqual(
+      ['EVENT_BUS_NAME', 'NODE_OPTIONS', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME'].sort(),
+    );
     expect(publish).toMatchObject({
-      POWERTOOLS_SERVICE_NAME: 'publish-outcomes',
-      EVENT_BUS_NAME: expect.anything(),
+      POWERTOOLS_SERVICE_NAME: 'publish',
+      EVENT_BUS_NAME: { Ref: expect.any(String) },
     });
-    expect(publish).toHaveProperty('RESULTS_TABLE_NAME');
   });
 
   it('passes thresholds and preflight limits to the worker when given', () => {
