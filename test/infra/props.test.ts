@@ -1,8 +1,15 @@
-import { App } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { propsFromContext } from '../../infra/stack/context.ts';
 import { resolveSettings } from '../../infra/stack/props.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+
+/** A bare construct root with context, as `cdk -c` would set on the App (an App would create a temp outdir). */
+function rootWithContext(context: Record<string, unknown>): Construct {
+  const root = new Construct(undefined as never, '');
+  for (const [key, value] of Object.entries(context)) root.node.setContext(key, value);
+  return root;
+}
 
 describe('stack props: defaults and validation in one place', () => {
   it('defaults everything from the shared pipeline settings', () => {
@@ -45,16 +52,14 @@ describe('stack props: defaults and validation in one place', () => {
 
   it('reads props from CDK context (strings from -c, numbers from cdk.json)', () => {
     // Prepare
-    const app = new App({
-      context: {
-        vendorUrl: 'https://vendor.example.com/v4/id-service',
-        minLiveScore: '0.8',
-        workerMaxConcurrency: 12,
-        preflightMaxBytes: '5000000',
-        alarmEmail: 'ops@example.com',
-        webhookUrl: 'https://hooks.example.com/a',
-        webhookApiKeyHeaderName: 'X-Key',
-      },
+    const app = rootWithContext({
+      vendorUrl: 'https://vendor.example.com/v4/id-service',
+      minLiveScore: '0.8',
+      workerMaxConcurrency: 12,
+      preflightMaxBytes: '5000000',
+      alarmEmail: 'ops@example.com',
+      webhookUrl: 'https://hooks.example.com/a',
+      webhookApiKeyHeaderName: 'X-Key',
     });
     // Act
     const props = propsFromContext(app.node);
@@ -72,7 +77,7 @@ describe('stack props: defaults and validation in one place', () => {
 
   it('rejects a context number that is not a number', () => {
     // Prepare
-    const app = new App({ context: { workerMaxConcurrency: 'ten' } });
+    const app = rootWithContext({ workerMaxConcurrency: 'ten' });
     // Act / Assess
     expect(() => propsFromContext(app.node)).toThrow('workerMaxConcurrency');
   });
