@@ -47,12 +47,12 @@ export interface LivenessBatchStackProps extends StackProps {
    */
   readonly vendorUrl?: string;
   /**
-   * A vendor PASSED whose live_score is below this becomes REVIEW.
+   * A vendor VERIFIED whose live_score (0–100) is below this becomes REVIEW.
    * @default - no threshold: the decision follows the vendor
    */
   readonly minLiveScore?: number;
   /**
-   * A vendor PASSED whose pop_score is above this becomes REVIEW.
+   * A vendor VERIFIED whose pop_score (0–100) is above this becomes REVIEW.
    * @default - no threshold: the decision follows the vendor
    */
   readonly maxPopScore?: number;
@@ -235,8 +235,9 @@ function validate(r: ResolvedSettings): void {
     }
   };
   const score = (name: string, value: number | undefined) => {
-    if (value !== undefined && !(Number.isFinite(value) && value >= 0 && value <= 1)) {
-      problems.push(`${name} must be a number from 0 to 1, got ${value}`);
+    // The vendor's live_score and pop_score are 0–100 (LIVENESS-API.md).
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0 && value <= 100)) {
+      problems.push(`${name} must be a number from 0 to 100, got ${value}`);
     }
   };
   const httpsUrl = (name: string, value: string) => {

@@ -34,7 +34,7 @@ describe('stack props: defaults and validation in one place', () => {
 
   it.each([
     [{ vendorUrl: 'http://insecure.example.com' }, 'vendorUrl'],
-    [{ minLiveScore: 1.5 }, 'minLiveScore'],
+    [{ minLiveScore: 150 }, 'minLiveScore'],
     [{ selfieRetentionDays: 0 }, 'selfieRetentionDays'],
     [{ workerMaxConcurrency: 1 }, 'workerMaxConcurrency'],
     [{ workerBatchSize: 50, workerBatchingWindowSeconds: 0 }, 'workerBatchSize'],
@@ -54,7 +54,7 @@ describe('stack props: defaults and validation in one place', () => {
     // Prepare
     const app = rootWithContext({
       vendorUrl: 'https://vendor.example.com/v4/id-service',
-      minLiveScore: '0.8',
+      minLiveScore: '80',
       workerMaxConcurrency: 12,
       preflightMaxBytes: '5000000',
       alarmEmail: 'ops@example.com',
@@ -66,7 +66,7 @@ describe('stack props: defaults and validation in one place', () => {
     // Assess
     expect(props).toEqual({
       vendorUrl: 'https://vendor.example.com/v4/id-service',
-      minLiveScore: 0.8,
+      minLiveScore: 80,
       workerMaxConcurrency: 12,
       preflight: { maxBytes: 5_000_000 },
       alarmEmail: 'ops@example.com',

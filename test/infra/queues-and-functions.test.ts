@@ -208,14 +208,14 @@ describe('queues, functions and event sources', () => {
 
   it('passes thresholds and preflight limits to the worker when given', () => {
     // Prepare
-    const custom = synthStack({ minLiveScore: 0.8, maxPopScore: 0.3, preflight: { maxBytes: 5_000_000 } });
+    const custom = synthStack({ minLiveScore: 80, maxPopScore: 30, preflight: { maxBytes: 5_000_000 } });
     try {
       // Act / Assess
       custom.template.hasResourceProperties('AWS::Lambda::Function', {
         Environment: {
           Variables: Match.objectLike({
-            MIN_LIVE_SCORE: '0.8',
-            MAX_POP_SCORE: '0.3',
+            MIN_LIVE_SCORE: '80',
+            MAX_POP_SCORE: '30',
             PREFLIGHT_MAX_BYTES: '5000000',
           }),
         },
