@@ -237,7 +237,7 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
     ? `sandbox ${host.sandbox.endpointUrl} (simulated scores, not a liveness model)`
     : `vendor ${host.endpoints.vendorUrl}`;
   terminal.note(
-    `Local cloud up in ${formatDuration(bootMs)}: ${vendor}; ${host.vendor.limit} vendor calls in flight (${host.pollers} worker pollers x ${pipelineSettings.worker.batchSize} messages).`,
+    `Local cloud up in ${formatDuration(bootMs)}: ${vendor}; up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
   );
   const { unfinished, leasesReleased, lostMessages } = host.recovered;
   if (unfinished > 0) {

@@ -134,7 +134,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     const found = await LostWork.find(db, resources.tableName, sqs, resources.workQueue.queueUrl);
 
     const vendorUrl = options.vendor?.url ?? (sandbox as RunningSandbox).endpointUrl;
+    const { pollers, recordConcurrency } = workerConcurrency(options.concurrency);
     const env = handlerEnvSchema.parse({
+      RECORD_CONCURRENCY: String(recordConcurrency),
       RESULTS_TABLE_NAME: resources.tableName,
       WORK_QUEUE_URL: resources.workQueue.queueUrl,
       EVENT_BUS_NAME: LOCAL_EVENT_BUS,
@@ -207,10 +209,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     stack.push(() => streamPoller.stop());
 
-    // Enough invocations that records already waiting for a vendor slot outnumber the slots:
-    // an invocation held back by one slow call never leaves a slot idle.
     const batchSize = pipelineSettings.worker.batchSize;
-    const pollers = Math.ceil((2 * options.concurrency) / batchSize) + 1;
     const workerPool = startWorkerPool({
       sqs,
       queue: resources.workQueue,
@@ -328,6 +327,28 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     await unwind(stack);
     throw error;
   }
+}
+
+/** Above this many pollers, each invocation works on more records at once instead. */
+const MAX_POLLERS = 100;
+/** Records competing for each vendor slot (4 measured no better than 2). */
+const OVERSUBSCRIPTION = 2;
+
+/**
+ * How `--concurrency N` maps onto the worker's event source. N is a cap on vendor calls in flight
+ * across the host (VendorSlots). To keep that cap reached, the host runs N + 1 concurrent
+ * invocations (pollers, the event source's maximum concurrency), each working on 2 records of its
+ * batch at a time (RECORD_CONCURRENCY), so about 2N records compete for N slots: when a call ends,
+ * another record is already waiting for its slot, even while some invocations are held by a slow
+ * call or received only a message or two. Oversubscribing more than 2x would only make records
+ * wait longer for a slot (and retries compete with first attempts) without adding calls in flight.
+ */
+export function workerConcurrency(concurrency: number): { pollers: number; recordConcurrency: number } {
+  const pollers = Math.min(concurrency + 1, MAX_POLLERS);
+  return {
+    pollers,
+    recordConcurrency: Math.max(OVERSUBSCRIPTION, Math.ceil((OVERSUBSCRIPTION * concurrency) / pollers)),
+  };
 }
 
 /** Stops what was started, last first; one failure does not keep the rest running. */
