@@ -16,4 +16,9 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Start the local cloud alone and keep it up; any S3 client can upload into its bucket',
     load: async () => (await import('./up.ts')).upCommand,
   },
+  audit: {
+    summary:
+      'Audit queries: one selfie with its attempts, a batch, a decision over dates, a vendor reference',
+    load: async () => (await import('./audit.ts')).auditCommand,
+  },
 };

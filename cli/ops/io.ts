@@ -1,0 +1,51 @@
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../command.ts';
+import { type TargetDeps, targetOptions } from './target.ts';
+
+/** Where an operations command writes, and what tests may replace (the CloudFormation client). */
+export interface OpsIo {
+  stdout: Writable;
+  stderr: Writable;
+  deps?: TargetDeps;
+}
+
+export const processIo = (): OpsIo => ({ stdout: process.stdout, stderr: process.stderr });
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string };
+
+/** parseArgs over the target flags, --help and a command's own flags; unknown flags are a UsageError. */
+export function parseOpsArgs<const Own extends Record<string, OptionSpec>>(argv: string[], own: Own) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...targetOptions, help: { type: 'boolean', short: 'h' }, ...own },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Standard output, or a file (`--out`), closed and flushed by `close()`. */
+export function openOutput(
+  path: string | undefined,
+  io: OpsIo,
+): { stream: Writable; close(): Promise<void> } {
+  if (!path) return { stream: io.stdout, close: async () => undefined };
+  const stream = createWriteStream(path);
+  return {
+    stream,
+    async close() {
+      stream.end();
+      await finished(stream);
+    },
+  };
+}
+
+export function writeLine(stream: Writable, text: string): void {
+  stream.write(`${text}\n`);
+}

@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../cli/audit.ts';
+import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
+import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
+import type { SelfieResult } from '../../shared/results/records.ts';
+import { BATCH, captureIo, type OpsScenario, parseCsv, produceOpsScenario, SCRIPT_KEY } from './support.ts';
+
+let scenario: OpsScenario;
+let results: SelfieResult[];
+
+beforeAll(async () => {
+  scenario = await produceOpsScenario();
+  const ids = [
+    ...scenario.keys.faces,
+    scenario.keys.duplicate,
+    ...scenario.keys.rejected,
+    ...scenario.keys.failed,
+  ].map(scenario.selfieId);
+  results = (await Promise.all(ids.map((id) => scenario.pipeline.repository.getResult(id)))).filter(
+    (r): r is SelfieResult => r !== undefined,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await scenario?.stop();
+});
+
+const audit = async (...argv: string[]) => {
+  const io = captureIo();
+  const code = await runAudit([...argv, '--state-dir', scenario.stateDir], io);
+  return { code, out: io.out(), err: io.err() };
+};
+
+describe('the scenario the real pipeline produced', () => {
+  it('has every kind of outcome: decided by the vendor, a duplicate, rejected and failed', () => {
+    // Assess
+    const decisions = new Set(results.map((r) => r.decision));
+    expect(results).toHaveLength(11);
+    expect(decisions).toEqual(new Set(['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED']));
+    expect(results.filter((r) => r.duplicateOf)).toHaveLength(1);
+  });
+});
+
+describe('liveness-batch audit against the local host', () => {
+  it('by selfie (--selfie and --bucket/--key) prints the result, every attempt and the history in a table', async () => {
+    // Prepare
+    const key = scenario.keys.failed[0] as string;
+    const selfieId = scenario.selfieId(key);
+
+    // Act
+    const bySelfie = await audit('--selfie', selfieId);
+    const byKey = await audit('--bucket', scenario.pipeline.bucket, '--key', key);
+
+    // Assess
+    expect(bySelfie.code).toBe(0);
+    expect(byKey.out).toBe(bySelfie.out);
+    expect(bySelfie.out).toContain(`Selfie ${selfieId}`);
+    expect(bySelfie.out).toMatch(/decision\s+FAILED/);
+    expect(bySelfie.out).toContain('Attempts (4)');
+    for (const n of [1, 2, 3, 4]) expect(bySelfie.out).toContain(transactionReferenceFor(selfieId, n));
+  });
+
+  it('by selfie in JSON and CSV: the same attempts, CSV in the documented column order', async () => {
+    // Prepare
+    const selfieId = scenario.selfieId(scenario.keys.faces[0] as string);
+
+    // Act
+    const json = await audit('--selfie', selfieId, '--format', 'json');
+    const csv = await audit('--selfie', selfieId, '--format', 'csv');
+
+    // Assess
+    const document = JSON.parse(json.out);
+    expect(document.result).toMatchObject({ selfieId, batchId: BATCH, attempts: 1, paidCalls: 1 });
+    expect(document.attempts).toMatchObject([{ attempt: 1, outcome: 'completed' }]);
+    expect(document.result.pk).toBeUndefined();
+    const rows = parseCsv(csv.out);
+    expect(rows[0]).toEqual([...SELFIE_CSV_COLUMNS]);
+    expect(rows.map((r) => r[0])).toEqual(['record', 'RESULT', 'ATTEMPT']);
+    expect(rows[2]?.[SELFIE_CSV_COLUMNS.indexOf('transactionReference')]).toBe(
+      transactionReferenceFor(selfieId, 1),
+    );
+  });
+
+  it('by batch lists every result with the batch counts, in all three formats', async () => {
+    // Act
+    const table = await audit('--batch', BATCH);
+    const json = await audit('--batch', BATCH, '--format', 'json');
+    const csv = await audit('--batch', BATCH, '--format', 'csv');
+
+    // Assess
+    expect(table.out).toMatch(
+      /Batch counts: total 11: VERIFIED \d+, NOT_VERIFIED \d+, REVIEW \d+, REJECTED 2, FAILED 2/,
+    );
+    expect(table.out).toContain('11 results');
+    const document = JSON.parse(json.out);
+    expect(document).toMatchObject({ query: { batchId: BATCH }, count: 11, summary: { total: 11 } });
+    const rows = parseCsv(csv.out);
+    expect(rows[0]).toEqual([...RESULT_CSV_COLUMNS]);
+    expect(
+      rows
+        .slice(1)
+        .map((r) => r[0])
+        .sort(),
+    ).toEqual(results.map((r) => r.selfieId).sort());
+    const keyColumn = RESULT_CSV_COLUMNS.indexOf('key');
+    expect(rows.map((r) => r[keyColumn])).toContain(SCRIPT_KEY);
+  });
+
+  it('by batch and decision lists only that decision', async () => {
+    // Act
+    const csv = await audit('--batch', BATCH, '--decision', 'REJECTED', '--format', 'csv');
+    const json = await audit('--batch', BATCH, '--decision', 'FAILED', '--format', 'json');
+
+    // Assess
+    const rows = parseCsv(csv.out).slice(1);
+    expect(rows).toHaveLength(2);
+    expect(rows.every((r) => r[RESULT_CSV_COLUMNS.indexOf('decision')] === 'REJECTED')).toBe(true);
+    expect(
+      JSON.parse(json.out)
+        .results.map((r: SelfieResult) => r.key)
+        .sort(),
+    ).toEqual([...scenario.keys.failed].sort());
+  });
+
+  it('by decision over a date range (index byDecisionDate), in all three formats; a range before today is empty', async () => {
+    // Prepare
+    const today = new Date().toISOString().slice(0, 10);
+    const verified = results.filter((r) => r.decision === 'VERIFIED').length;
+
+    // Act
+    const table = await audit('--decision', 'VERIFIED', '--from', today, '--to', today);
+    const json = await audit('--decision', 'VERIFIED', '--from', today, '--to', today, '--format', 'json');
+    const csv = await audit('--decision', 'VERIFIED', '--from', today, '--to', today, '--format', 'csv');
+    const before = await audit(
+      '--decision',
+      'VERIFIED',
+      '--from',
+      '2020-01-01',
+      '--to',
+      '2020-01-31',
+      '--format',
+      'json',
+    );
+
+    // Assess
+    expect(table.out).toContain(`${verified} result`);
+    expect(JSON.parse(json.out).count).toBe(verified);
+    expect(parseCsv(csv.out)).toHaveLength(verified + 1);
+    expect(JSON.parse(before.out)).toMatchObject({ results: [], count: 0 });
+  });
+
+  it('by vendor reference finds the selfie it was sent for, in all three formats', async () => {
+    // Prepare
+    const selfieId = scenario.selfieId(scenario.keys.failed[1] as string);
+    const reference = transactionReferenceFor(selfieId, 3);
+
+    // Act
+    const table = await audit('--reference', reference);
+    const json = await audit('--reference', reference, '--format', 'json');
+    const csv = await audit('--reference', reference, '--format', 'csv');
+    const unknown = await audit('--reference', 'lb-nobody-1');
+
+    // Assess
+    expect(table.out).toContain(`Reference ${reference} was sent for this selfie.`);
+    expect(JSON.parse(json.out)).toMatchObject({ reference, selfieId, result: { decision: 'FAILED' } });
+    expect(parseCsv(csv.out).filter((r) => r[0] === 'ATTEMPT')).toHaveLength(4);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('No vendor call with reference lb-nobody-1');
+  });
+
+  it('refuses unclear questions with a usage error that says what to do', async () => {
+    // Act / Assess
+    await expect(audit('--batch', BATCH, '--reference', 'x')).rejects.toThrow(/one question at a time/);
+    await expect(audit('--decision', 'VERIFIED')).rejects.toThrow(/--from DATE --to DATE/);
+    await expect(audit('--batch', BATCH, '--format', 'xml')).rejects.toThrow(/table, json or csv/);
+    await expect(audit('--decision', 'FAILED', '--from', '2026-02-01', '--to', '2026-01-01')).rejects.toThrow(
+      /before --to/,
+    );
+  });
+});
