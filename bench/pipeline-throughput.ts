@@ -1,0 +1,193 @@
+/**
+ * Pipeline throughput and peak memory of `liveness-batch run` on the local host, against the sandbox
+ * with a fixed vendor latency L and C calls in flight. Throughput is measured by the CLI itself from
+ * the first upload to the last decision (`elapsedMs` of --json) and reported as a ratio to the bound
+ * C/L: no host can decide faster than C calls per L. The same child processes are sampled from /proc
+ * for peak RSS (Node, and DynamoDB Local's java) and CPU time, which says where the time went.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunResult } from '../cli/run.ts';
+import { machineCpuSeconds, mib, type ProcessPeak, sampleProcesses } from './rss.ts';
+import { projectRoot } from './support/paths.ts';
+import { linkFirst, writeSelfies } from './support/selfie-folder.ts';
+import { type BenchOptions, type BenchRow, fixed, judged } from './table.ts';
+
+/**
+ * C = 16 calls in flight, L = 500 ms: a bound of 32 selfies/s, the lowest the issue suggests, since
+ * this host's ceiling on two cores is well below the others. A second, slower vendor (L = 2000 ms,
+ * bound 8/s) shows whether the pipeline keeps C calls in flight when the host is not the limit.
+ */
+export const THROUGHPUT_CONFIG = { concurrency: 16, latencyMs: 500 } as const;
+const UNDER_CAPACITY_CONFIG = { concurrency: 16, latencyMs: 2000 } as const;
+const TARGET_RATIO = 0.9;
+
+interface Measured {
+  result: RunResult;
+  peaks: Record<string, ProcessPeak>;
+  machineBusyCores: number;
+  wallSeconds: number;
+}
+
+const live = new Set<ChildProcess>();
+const stateDirs = new Set<string>();
+
+/** Never leave a CLI or its DynamoDB Local behind, whatever ends the bench. */
+function killLeftovers(): void {
+  for (const child of live) child.kill('SIGKILL');
+  for (const stateDir of stateDirs) {
+    const pidFile = join(stateDir, 'dynamodb.pid');
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+process.once('exit', killLeftovers);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killLeftovers();
+    process.exit(130);
+  });
+}
+
+async function runCli(dir: string, stateDir: string, config: { concurrency: number; latencyMs: number }) {
+  stateDirs.add(stateDir);
+  const args = [
+    join(projectRoot, 'bin', 'liveness-batch.js'),
+    'run',
+    dir,
+    '--json',
+    '--state-dir',
+    stateDir,
+    '--concurrency',
+    String(config.concurrency),
+    '--latency-ms',
+    String(config.latencyMs),
+    '--seed',
+    'bench',
+  ];
+  const cpuBefore = machineCpuSeconds();
+  const started = performance.now();
+  const child = spawn(process.execPath, args, {
+    cwd: projectRoot,
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const javaPid = () => {
+    try {
+      return Number(readFileSync(join(stateDir, 'dynamodb.pid'), 'utf8').trim()) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const sampler = sampleProcesses(() => ({ node: child.pid, java: javaPid() }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  live.delete(child);
+  const peaks = sampler.stop();
+  const cpuAfter = machineCpuSeconds();
+  const wallSeconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`liveness-batch run exited ${code}: ${stderr}`);
+  return {
+    result: JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as RunResult,
+    peaks,
+    machineBusyCores: (cpuAfter.busy - cpuBefore.busy) / wallSeconds,
+    wallSeconds,
+  } satisfies Measured;
+}
+
+function throughputRows(label: string, m: Measured, config: { concurrency: number; latencyMs: number }) {
+  const { result } = m;
+  const perSecond = result.decidedThisRun / (result.elapsedMs / 1000);
+  const bound = config.concurrency / (config.latencyMs / 1000);
+  const ratio = perSecond / bound;
+  const node = m.peaks.node;
+  const java = m.peaks.java;
+  const perSelfieMs = (p?: ProcessPeak) =>
+    p ? fixed((1000 * p.cpuSeconds) / result.decidedThisRun, 1) : '?';
+  const ownCores = ((node?.cpuSeconds ?? 0) + (java?.cpuSeconds ?? 0)) / m.wallSeconds;
+  return [
+    judged(
+      {
+        section: 'throughput',
+        metric: `${label}: ${result.decidedThisRun} selfies, C = ${config.concurrency}, L = ${config.latencyMs} ms (bound C/L = ${fixed(bound, 0)}/s)`,
+        value: `${fixed(ratio)} (${fixed(perSecond, 1)}/s; ${fixed(result.elapsedMs / 1000, 1)} s first upload → last decision; mean ${result.vendorCalls?.meanInFlight ?? '?'} of ${config.concurrency} calls in flight)`,
+      },
+      `≥ ${TARGET_RATIO}`,
+      ratio >= TARGET_RATIO,
+    ),
+    {
+      section: 'throughput',
+      metric: `${label}: where the CPU went (per selfie; whole run incl. boot)`,
+      value: `Node ${perSelfieMs(node)} ms, DynamoDB Local ${perSelfieMs(java)} ms; these two used ${fixed(ownCores, 2)} cores on average, the whole machine ${fixed(m.machineBusyCores, 2)} of 2`,
+    },
+  ] satisfies BenchRow[];
+}
+
+export async function benchPipeline(options: BenchOptions): Promise<BenchRow[]> {
+  const sizes = options.quick ? [200, 1000] : [1000, 5000];
+  const root = mkdtempSync(join(tmpdir(), 'lb-bench-pipeline-'));
+  const rows: BenchRow[] = [];
+  try {
+    const largest = sizes.at(-1) as number;
+    const meanBytes = await writeSelfies(join(root, `selfies-${largest}`), largest, options.log);
+    for (const size of sizes.slice(0, -1))
+      linkFirst(join(root, `selfies-${largest}`), join(root, `selfies-${size}`), size);
+
+    const memory: Array<{ size: number; node: number; java: number }> = [];
+    for (const size of sizes) {
+      options.log(
+        `run ${size} selfies, C = ${THROUGHPUT_CONFIG.concurrency}, L = ${THROUGHPUT_CONFIG.latencyMs} ms…`,
+      );
+      const m = await runCli(join(root, `selfies-${size}`), join(root, `state-${size}`), THROUGHPUT_CONFIG);
+      rows.push(...throughputRows(`${size}`, m, THROUGHPUT_CONFIG));
+      memory.push({ size, node: m.peaks.node?.peakRss ?? 0, java: m.peaks.java?.peakRss ?? 0 });
+      rmSync(join(root, `state-${size}`), { recursive: true, force: true });
+    }
+    const small = sizes[0] as number;
+    options.log(
+      `run ${small} selfies, C = ${UNDER_CAPACITY_CONFIG.concurrency}, L = ${UNDER_CAPACITY_CONFIG.latencyMs} ms…`,
+    );
+    const slow = await runCli(
+      join(root, `selfies-${small}`),
+      join(root, 'state-slow'),
+      UNDER_CAPACITY_CONFIG,
+    );
+    rows.push(...throughputRows(`${small} (slower vendor)`, slow, UNDER_CAPACITY_CONFIG));
+
+    for (const { size, node, java } of memory) {
+      rows.push({
+        section: 'peak RSS',
+        metric: `liveness-batch run, ${size} selfies (VmHWM from /proc)`,
+        value: `Node ${mib(node)} MiB; DynamoDB Local (java) ${mib(java)} MiB`,
+      });
+    }
+    const [first, last] = [memory[0], memory.at(-1)];
+    if (first && last && last.size > first.size) {
+      const perSelfie = (bytes: number) => fixed(bytes / (last.size - first.size) / 1024, 1);
+      rows.push({
+        section: 'peak RSS',
+        metric: `growth from ${first.size} to ${last.size} selfies, per extra selfie (uploads avg ${fixed(meanBytes / 1024, 1)} KiB, kept in the in-process S3 emulator)`,
+        value: `Node ${perSelfie(last.node - first.node)} KiB; java ${perSelfie(last.java - first.java)} KiB`,
+      });
+    }
+    return rows;
+  } finally {
+    killLeftovers();
+    rmSync(root, { recursive: true, force: true });
+  }
+}

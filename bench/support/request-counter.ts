@@ -1,0 +1,84 @@
+/**
+ * Counts the AWS requests a piece of code makes, by operation, through SDK middleware; for
+ * DynamoDB it also asks for and adds up the capacity units each request consumed (table and
+ * indexes), which DynamoDB Local reports as DynamoDB does.
+ */
+interface ConsumedCapacity {
+  CapacityUnits?: number;
+  ReadCapacityUnits?: number;
+  WriteCapacityUnits?: number;
+}
+
+interface MiddlewareClient {
+  middlewareStack: {
+    add(
+      middleware: (
+        next: (args: { input: Record<string, unknown> }) => Promise<{ output: Record<string, unknown> }>,
+        context: { commandName?: string },
+      ) => (args: { input: Record<string, unknown> }) => Promise<{ output: Record<string, unknown> }>,
+      options: { step: 'initialize'; name: string },
+    ): void;
+  };
+}
+
+const WRITES = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'TransactWriteItemsCommand',
+  'BatchWriteItemCommand',
+]);
+
+export class RequestCounter {
+  readonly requests = new Map<string, number>();
+  readUnits = 0;
+  writeUnits = 0;
+  /** Capacity units by the ResultsRepository method that spent them (from the async stack). */
+  readonly unitsByMethod = new Map<string, { requests: number; units: number }>();
+
+  count(service: string, operation: string): void {
+    const key = `${service} ${operation.replace(/Command$/, '')}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  total(service: string, operation?: string): number {
+    let sum = 0;
+    for (const [key, n] of this.requests) {
+      if (key.startsWith(`${service} `) && (!operation || key === `${service} ${operation}`)) sum += n;
+    }
+    return sum;
+  }
+
+  instrument(client: unknown, service: string): void {
+    (client as MiddlewareClient).middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = context.commandName ?? 'unknown';
+        this.count(service, operation);
+        if (service !== 'DynamoDB') return next(args);
+        const stack = new Error().stack ?? '';
+        args.input.ReturnConsumedCapacity = 'INDEXES';
+        const result = await next(args);
+        const consumed = result.output.ConsumedCapacity as ConsumedCapacity | ConsumedCapacity[] | undefined;
+        const units = [consumed ?? []].flat().reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+        if (WRITES.has(operation)) this.writeUnits += units;
+        else this.readUnits += units;
+        const method = `${callerOf(stack)} (${operation.replace(/Command$/, '')})`;
+        const entry = this.unitsByMethod.get(method) ?? { requests: 0, units: 0 };
+        entry.requests += 1;
+        entry.units += units;
+        this.unitsByMethod.set(method, entry);
+        return result;
+      },
+      { step: 'initialize', name: `benchRequestCounter${service}` },
+    );
+  }
+}
+
+/** The repository method (or other caller) a DynamoDB request came from, read from the async stack. */
+function callerOf(stack: string): string {
+  return (
+    stack.match(/ResultsRepository\.(\w+)/)?.[1] ??
+    stack.match(/at (?:async )?(\w+) \(.*(?:infra|shared|cli)\//)?.[1] ??
+    'other'
+  );
+}
