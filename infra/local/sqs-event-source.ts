@@ -1,0 +1,79 @@
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+/** The Lambda event Amazon SQS hands a function, built from messages received from the emulator. */
+export function toSqsEvent(messages: readonly Message[], queueArn: string, region = 'us-east-1'): SQSEvent {
+  return {
+    Records: messages.map(
+      (message): SQSRecord => ({
+        messageId: message.MessageId ?? '',
+        receiptHandle: message.ReceiptHandle ?? '',
+        body: message.Body ?? '',
+        attributes: {
+          ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
+          SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
+          SenderId: message.Attributes?.SenderId ?? 'local',
+          ApproximateFirstReceiveTimestamp:
+            message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+        },
+        messageAttributes: {},
+        md5OfBody: message.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: queueArn,
+        awsRegion: region,
+      }),
+    ),
+  };
+}
+
+export interface SqsQueueRef {
+  queueUrl: string;
+  queueArn: string;
+}
+
+/**
+ * One poll of the event-source mapping: receive up to `batchSize` messages, invoke the handler,
+ * delete what succeeded and leave the reported failures to their visibility timeout, as Lambda does
+ * with `reportBatchItemFailures`. A handler that throws fails the whole batch.
+ * Returns the number of messages received (0 when the queue was empty).
+ */
+export async function deliverOneBatch(
+  sqs: SQSClient,
+  queue: SqsQueueRef,
+  batchSize: number,
+  handler: (event: SQSEvent) => Promise<SQSBatchResponse>,
+  waitTimeSeconds = 0,
+): Promise<{ received: number; failed: number }> {
+  const out = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queue.queueUrl,
+      MaxNumberOfMessages: batchSize,
+      WaitTimeSeconds: waitTimeSeconds,
+      MessageSystemAttributeNames: ['All'],
+    }),
+  );
+  const messages = out.Messages ?? [];
+  if (messages.length === 0) return { received: 0, failed: 0 };
+  let failedIds: Set<string>;
+  try {
+    const response = await handler(toSqsEvent(messages, queue.queueArn));
+    failedIds = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  } catch {
+    return { received: messages.length, failed: messages.length };
+  }
+  const done = messages.filter((m) => !failedIds.has(m.MessageId ?? ''));
+  if (done.length > 0) {
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queue.queueUrl,
+        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
+  return { received: messages.length, failed: failedIds.size };
+}
