@@ -21,4 +21,8 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'Audit queries: one selfie with its attempts, a batch, a decision over dates, a vendor reference',
     load: async () => (await import('./audit.ts')).auditCommand,
   },
+  redrive: {
+    summary: 'Move DLQ messages back to the work queue, reopening their FAILED results (--dry-run lists)',
+    load: async () => (await import('./redrive.ts')).redriveCommand,
+  },
 };

@@ -1,5 +1,7 @@
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
+import { runRedrive } from '../../cli/redrive.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
@@ -175,6 +177,117 @@ describe('liveness-batch audit against the local host', () => {
     await expect(audit('--batch', BATCH, '--format', 'xml')).rejects.toThrow(/table, json or csv/);
     await expect(audit('--decision', 'FAILED', '--from', '2026-02-01', '--to', '2026-01-01')).rejects.toThrow(
       /before --to/,
+    );
+  });
+});
+
+/** Receives every message of a queue, then makes them visible again: what is in it, untouched. */
+async function peekBodies(queueUrl: string): Promise<string[]> {
+  const sqs = scenario.pipeline.sqs;
+  const held: Array<{ body: string; handle: string }> = [];
+  for (;;) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }),
+    );
+    if (!out.Messages?.length) break;
+    held.push(...out.Messages.map((m) => ({ body: m.Body ?? '', handle: m.ReceiptHandle ?? '' })));
+  }
+  for (const m of held) {
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: m.handle,
+        VisibilityTimeout: 0,
+      }),
+    );
+  }
+  return held.map((m) => m.body).sort();
+}
+
+describe('liveness-batch redrive against the local host', () => {
+  it('--dry-run lists the DLQ messages and changes nothing', async () => {
+    // Prepare
+    const before = await peekBodies(scenario.pipeline.dlq.queueUrl);
+    const io = captureIo();
+
+    // Act
+    const code = await runRedrive(['--dry-run', '--state-dir', scenario.stateDir], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(before).toHaveLength(2);
+    expect(io.out()).toContain('2 message(s) in the DLQ; nothing moved (dry run)');
+    for (const key of scenario.keys.failed) {
+      expect(io.out()).toContain(`${scenario.selfieId(key)}: FAILED result would be reopened`);
+      expect((await scenario.pipeline.repository.getResult(scenario.selfieId(key)))?.state).toBe('FAILED');
+    }
+    expect(await peekBodies(scenario.pipeline.dlq.queueUrl)).toEqual(before);
+  });
+
+  it('moves the DLQ messages back unchanged and reopens their results; the worker then decides them without paying twice', async () => {
+    // Prepare: the cause (a vendor answering 500) is fixed; the scenario's worker uses the working vendor.
+    const dlqBodies = await peekBodies(scenario.pipeline.dlq.queueUrl);
+    const failedIds = scenario.keys.failed.map(scenario.selfieId);
+    const io = captureIo();
+
+    // Act
+    const code = await runRedrive(['--state-dir', scenario.stateDir], io);
+    const moved = await peekBodies(scenario.pipeline.workQueue.queueUrl);
+    const reopened = await Promise.all(failedIds.map((id) => scenario.pipeline.repository.getResult(id)));
+    const summaryAfterRedrive = await scenario.pipeline.repository.getBatchSummary(BATCH);
+    await scenario.pipeline.drain();
+
+    // Assess: moved unchanged, reopened with history, counts consistent.
+    expect(code).toBe(0);
+    expect(io.out()).toContain('Moved 2 message(s) to the work queue');
+    expect(moved).toEqual(dlqBodies);
+    expect(await peekBodies(scenario.pipeline.dlq.queueUrl)).toEqual([]);
+    for (const result of reopened) {
+      expect(result).toMatchObject({ state: 'RECEIVED', attempts: 4, leaseUntil: 0 });
+      expect(result?.decision).toBeUndefined();
+      expect(result?.gsi2pk).toBeUndefined();
+    }
+    expect(summaryAfterRedrive).toMatchObject({ total: 11, FAILED: 0, redriven: 2 });
+    // Then the worker decided them with one new call each, attempt 5, continuing the numbering.
+    for (const selfieId of failedIds) {
+      const result = await scenario.pipeline.repository.getResult(selfieId);
+      expect(['VERIFIED', 'NOT_VERIFIED', 'REVIEW']).toContain(result?.decision);
+      expect(result).toMatchObject({
+        attempts: 5,
+        paidCalls: 1,
+        transactionReference: transactionReferenceFor(selfieId, 5),
+      });
+      const history = await audit('--selfie', selfieId, '--format', 'json');
+      expect(JSON.parse(history.out).history).toMatchObject([
+        {
+          what: 'REDRIVE',
+          previousDecision: 'FAILED',
+          previousReason: expect.stringMatching(/RETRIES_EXHAUSTED/),
+        },
+      ]);
+    }
+    const summary = await scenario.pipeline.repository.getBatchSummary(BATCH);
+    const decided = ['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED'] as const;
+    expect(decided.reduce((n, d) => n + (summary?.[d] ?? 0), 0)).toBe(11);
+    // No reference was charged twice, by either vendor, and none of the failed ones was sent again.
+    const charged = [
+      ...scenario.pipeline.paidReferences(),
+      ...scenario.brokenVendor
+        .ledger()
+        .filter((e) => e.charged)
+        .map((e) => e.transactionReference),
+    ];
+    expect(new Set(charged).size).toBe(charged.length);
+    const resent = scenario.pipeline.sandbox.ledger().map((e) => e.transactionReference);
+    for (const selfieId of failedIds) {
+      for (const n of [1, 2, 3, 4]) expect(resent).not.toContain(transactionReferenceFor(selfieId, n));
+    }
+  });
+
+  it('says how to start a local host when none runs: the local queues live in its memory', async () => {
+    // Act / Assess
+    await expect(runRedrive(['--state-dir', `${scenario.stateDir}-none`], captureIo())).rejects.toThrow(
+      /liveness-batch up --state-dir/,
     );
   });
 });
