@@ -25,4 +25,9 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Move DLQ messages back to the work queue, reopening their FAILED results (--dry-run lists)',
     load: async () => (await import('./redrive.ts')).redriveCommand,
   },
+  report: {
+    summary:
+      'Write a self-contained HTML report of a batch: decisions, scores, latency, cost, items to review',
+    load: async () => (await import('./report.ts')).reportCommand,
+  },
 };

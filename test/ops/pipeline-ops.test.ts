@@ -1,7 +1,13 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ChangeMessageVisibilityCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
 import { runRedrive } from '../../cli/redrive.ts';
+import { runReport } from '../../cli/report.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
@@ -178,6 +184,98 @@ describe('liveness-batch audit against the local host', () => {
     await expect(audit('--decision', 'FAILED', '--from', '2026-02-01', '--to', '2026-01-01')).rejects.toThrow(
       /before --to/,
     );
+  });
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('liveness-batch report, opened in headless Chromium', () => {
+  it('renders counts, charts, paid calls and cost, and every item to review with its reason; a <script> key is shown as text and never runs', async () => {
+    // Prepare
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `Chromium is missing at ${CHROMIUM}: this test opens the HTML report in it. Install it with \`apt-get install -y chromium\` (CI's .ci/run installs it).`,
+      );
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'ops-report-'));
+    const file = join(dir, 'report.html');
+    const io = captureIo();
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+    try {
+      // Act
+      const code = await runReport(
+        [
+          '--batch',
+          BATCH,
+          '--out',
+          file,
+          '--price-per-call',
+          '0.05',
+          '--currency',
+          'USD',
+          '--state-dir',
+          scenario.stateDir,
+        ],
+        io,
+      );
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      const dialogs: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('dialog', async (d) => {
+        dialogs.push(d.message());
+        await d.dismiss();
+      });
+      await page.goto(pathToFileURL(file).href);
+
+      // Assess: counts per decision as the pipeline recorded them.
+      expect(code).toBe(0);
+      for (const decision of ['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED']) {
+        const expected = results.filter((r) => r.decision === decision).length;
+        expect(await page.textContent(`[data-count="${decision}"]`)).toBe(String(expected));
+      }
+      const paid = results.reduce((n, r) => n + r.paidCalls, 0);
+      expect(await page.textContent('#card-paid b')).toBe(String(paid));
+      expect(await page.textContent('#card-cost b')).toBe(`$${(paid * 0.05).toFixed(2)}`);
+      expect(await page.textContent('#card-retries b')).toBe(String(2 * 3));
+      expect(await page.locator('#chart-live svg rect').count()).toBe(10);
+      expect(await page.locator('#chart-pop svg rect').count()).toBe(10);
+      expect(await page.textContent('#latency-summary')).toMatch(/^\d+ timed calls; latency p50 \d+ ms/);
+      // The review table: every REVIEW, NOT_VERIFIED, FAILED and REJECTED selfie with its reason.
+      const attention = results.filter((r) =>
+        ['REVIEW', 'NOT_VERIFIED', 'FAILED', 'REJECTED'].includes(r.state),
+      );
+      const rows = page.locator('#attention tbody tr');
+      expect(await rows.count()).toBe(attention.length);
+      for (const result of attention) {
+        const row = rows.filter({ has: page.locator('td.key', { hasText: result.key }) });
+        expect(await row.count()).toBeGreaterThanOrEqual(1);
+        expect(await row.first().locator('td.reason').textContent()).toBe(result.reason);
+      }
+      // The hostile key is text on the page; nothing ran and nothing was fetched.
+      expect(
+        await page.locator('#attention td.key', { hasText: '<script>window.__pwned=1</script>' }).count(),
+      ).toBe(1);
+      expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
+      expect(await page.locator('script').count()).toBe(0);
+      expect(dialogs).toEqual([]);
+      expect(requests.filter((url) => !url.startsWith('file:'))).toEqual([]);
+      expect(readFileSync(file, 'utf8')).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+    } finally {
+      await browser.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
