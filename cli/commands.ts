@@ -30,4 +30,9 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'Write a self-contained HTML report of a batch: decisions, scores, latency, cost, items to review',
     load: async () => (await import('./report.ts')).reportCommand,
   },
+  purge: {
+    summary:
+      'Delete uploaded selfies past retention (--older-than 30d), recording each deletion; never results',
+    load: async () => (await import('./purge.ts')).purgeCommand,
+  },
 };

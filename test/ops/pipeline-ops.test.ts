@@ -2,10 +2,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
+import { runPurge } from '../../cli/purge.ts';
 import { runRedrive } from '../../cli/redrive.ts';
 import { runReport } from '../../cli/report.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
@@ -15,6 +17,7 @@ import { BATCH, captureIo, type OpsScenario, parseCsv, produceOpsScenario, SCRIP
 
 let scenario: OpsScenario;
 let results: SelfieResult[];
+let scenarioReadyAt = 0;
 
 beforeAll(async () => {
   scenario = await produceOpsScenario();
@@ -27,6 +30,7 @@ beforeAll(async () => {
   results = (await Promise.all(ids.map((id) => scenario.pipeline.repository.getResult(id)))).filter(
     (r): r is SelfieResult => r !== undefined,
   );
+  scenarioReadyAt = Date.now();
 }, 120_000);
 
 afterAll(async () => {
@@ -386,6 +390,71 @@ describe('liveness-batch redrive against the local host', () => {
     // Act / Assess
     await expect(runRedrive(['--state-dir', `${scenario.stateDir}-none`], captureIo())).rejects.toThrow(
       /liveness-batch up --state-dir/,
+    );
+  });
+});
+
+describe('liveness-batch purge against the local host', () => {
+  const listKeys = async () => {
+    const out = await scenario.pipeline.s3.send(
+      new ListObjectsV2Command({ Bucket: scenario.pipeline.bucket }),
+    );
+    return (out.Contents ?? []).map((o) => o.Key ?? '').sort();
+  };
+  const allKeys = () => [
+    ...scenario.keys.faces,
+    scenario.keys.duplicate,
+    ...scenario.keys.rejected,
+    ...scenario.keys.failed,
+  ];
+
+  it('deletes only uploads older than the cut-off, records each deletion in the selfie history, and never deletes results', async () => {
+    // Prepare: the batch's uploads are at least 3.5 s old; one fresh upload and one outside the upload prefix.
+    await new Promise((r) => setTimeout(r, Math.max(0, scenarioReadyAt + 3500 - Date.now())));
+    const put = (Key: string) =>
+      scenario.pipeline.s3.send(new PutObjectCommand({ Bucket: scenario.pipeline.bucket, Key, Body: 'x' }));
+    await put('exports/old-report.csv');
+    await put('uploads/fresh/new.jpg');
+    const resultsBefore = JSON.parse((await audit('--batch', BATCH, '--format', 'json')).out).results;
+    const dry = captureIo();
+    const real = captureIo();
+
+    // Act
+    const dryCode = await runPurge(
+      ['--older-than', '3s', '--dry-run', '--state-dir', scenario.stateDir],
+      dry,
+    );
+    const keysAfterDryRun = await listKeys();
+    const code = await runPurge(['--older-than', '3s', '--state-dir', scenario.stateDir], real);
+
+    // Assess: the dry run changed nothing.
+    expect(dryCode).toBe(0);
+    expect(dry.out()).toContain('Would delete 11 of 12 object(s)');
+    expect(keysAfterDryRun).toEqual([...allKeys(), 'exports/old-report.csv', 'uploads/fresh/new.jpg'].sort());
+    // Only the old uploads went; the fresh one and the object outside uploads/ stayed.
+    expect(code).toBe(0);
+    expect(real.out()).toContain('Deleted 11 of 12 object(s)');
+    expect(await listKeys()).toEqual(['exports/old-report.csv', 'uploads/fresh/new.jpg']);
+    // Each deletion is in its selfie's history; every result is still there, unchanged.
+    for (const key of allKeys()) {
+      const { history } = JSON.parse(
+        (await audit('--bucket', scenario.pipeline.bucket, '--key', key, '--format', 'json')).out,
+      );
+      expect(history.filter((h: { what: string }) => h.what === 'PURGED')).toEqual([
+        expect.objectContaining({ bucket: scenario.pipeline.bucket, key, lastModified: expect.any(String) }),
+      ]);
+    }
+    const resultsAfter = JSON.parse((await audit('--batch', BATCH, '--format', 'json')).out).results;
+    expect(resultsAfter).toEqual(resultsBefore);
+  });
+
+  it('refuses a duration it cannot read', async () => {
+    // Act / Assess
+    await expect(
+      runPurge(['--older-than', 'a month', '--state-dir', scenario.stateDir], captureIo()),
+    ).rejects.toThrow(/positive duration like 30d/);
+    await expect(runPurge(['--state-dir', scenario.stateDir], captureIo())).rejects.toThrow(
+      /--older-than DURATION is required/,
     );
   });
 });
