@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
 import { runPurge } from '../../cli/purge.ts';
+import { runReconcile } from '../../cli/reconcile.ts';
 import { runRedrive } from '../../cli/redrive.ts';
 import { runReport } from '../../cli/report.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
@@ -280,6 +281,87 @@ describe('liveness-batch report, opened in headless Chromium', () => {
       await browser.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('liveness-batch reconcile against the local host', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  /** The vendor's statement as the sandbox ledger bills it: one line per charged call. */
+  const statementFrom = (entries: Array<{ transactionReference: string | null; at: string }>) =>
+    entries.map((e) => [e.transactionReference ?? '', e.at, '0.05', 'SUCCESSFUL']);
+  const write = (rows: string[][], header = 'Transaction Reference,Transaction Date,Amount,Debit Status') => {
+    const dir = mkdtempSync(join(tmpdir(), 'ops-statement-'));
+    dirs.push(dir);
+    const file = join(dir, 'statement.csv');
+    writeFileSync(file, `${header}\r\n${rows.map((r) => r.join(',')).join('\r\n')}\r\n`);
+    return file;
+  };
+  const charged = () => scenario.pipeline.sandbox.ledger().filter((e) => e.charged);
+
+  it('exits 0 and says everything matches when the statement lists exactly our paid calls', async () => {
+    // Prepare
+    const file = write(statementFrom(charged()));
+    const io = captureIo();
+
+    // Act
+    const code = await runReconcile(['--statement', file, '--state-dir', scenario.stateDir], io);
+
+    // Assess
+    expect(charged()).toHaveLength(6);
+    expect(io.out()).toMatch(
+      /matched +6\n +missing on ours +0\n +missing on theirs +0\n +status mismatches +0/,
+    );
+    expect(io.out()).toContain('Everything matches.');
+    expect(code).toBe(0);
+  });
+
+  it('reports each of the four categories and exits 1', async () => {
+    // Prepare: a reference we never sent; one of our paid calls left out; one debit status that differs;
+    // and a 500 answer the broken vendor charged for (we recorded it retryable, not paid).
+    const lines = statementFrom(charged());
+    const dropped = lines.pop() as string[];
+    const disputed = lines[0] as string[];
+    disputed[3] = 'FAILED';
+    const brokenCharge = scenario.brokenVendor.ledger().find((e) => e.charged);
+    lines.push(['lb-000000000000000000000000-1', new Date().toISOString(), '0.05', 'SUCCESSFUL']);
+    lines.push([brokenCharge?.transactionReference ?? '', brokenCharge?.at ?? '', '0.05', 'SUCCESSFUL']);
+    const file = write(lines, 'reference,date,amount,debit_status');
+    const io = captureIo();
+
+    // Act
+    const code = await runReconcile(
+      ['--statement', file, '--state-dir', scenario.stateDir, '--format', 'json'],
+      io,
+    );
+
+    // Assess
+    const report = JSON.parse(io.out());
+    expect(code).toBe(1);
+    expect(report.matched).toBe(4);
+    expect(report.missingOnOurs).toMatchObject([
+      { reference: 'lb-000000000000000000000000-1', amount: 0.05 },
+    ]);
+    expect(report.missingOnTheirs).toMatchObject([{ reference: dropped[0], debitStatus: 'SUCCESSFUL' }]);
+    expect(report.mismatches).toEqual([
+      expect.objectContaining({ reference: disputed[0], why: 'the debit status differs' }),
+      expect.objectContaining({
+        reference: brokenCharge?.transactionReference,
+        why: 'the vendor charged a call we recorded as retryable (not paid)',
+      }),
+    ]);
+  });
+
+  it('refuses a statement whose header it cannot read, saying which columns it expects', async () => {
+    // Prepare
+    const file = write([['x', 'y']], 'foo,bar');
+
+    // Act / Assess
+    await expect(
+      runReconcile(['--statement', file, '--state-dir', scenario.stateDir], captureIo()),
+    ).rejects.toThrow(/must name a reference, a date and an amount or debit status column/);
   });
 });
 

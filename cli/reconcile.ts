@@ -1,0 +1,148 @@
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import {
+  hasDiscrepancies,
+  type ReconciliationReport,
+  reconcileStatement,
+  STATEMENT_HEADERS,
+  StatementFormatError,
+} from '../shared/operations/reconcile.ts';
+import { AuditQueries } from '../shared/results/audit-queries.ts';
+import { type Command, UsageError } from './command.ts';
+import { type OpsIo, parseOpsArgs, processIo } from './ops/io.ts';
+import { openTarget, targetHelp } from './ops/target.ts';
+
+const HELP = `Usage: liveness-batch reconcile --statement FILE.csv [--batch ID] [--format text|json] [where]
+
+Matches the vendor's billing statement against the results table, line by line (the file is read
+as a stream), and prints four lists:
+  matched            the reference is a call we made, and both sides agree it was (not) charged
+  missing on ours    the vendor charged a reference we have no record of
+  missing on theirs  we recorded a paid call (attempt outcome completed) in the statement's period
+                     that the statement lacks
+  status mismatches  both sides know the reference but disagree: the vendor charged a call we
+                     recorded as unpaid (retryable, pending), we recorded a charge the statement
+                     does not show, the debit status differs, or a reference is listed twice
+Lines that cannot be read (no reference, bad date or amount) are listed too.
+
+The statement: CSV, one charge per line, a header line naming the columns (any order; case,
+spaces, _ and - are ignored):
+  reference     ${STATEMENT_HEADERS.reference.join(', ')}   (required)
+  date          ${STATEMENT_HEADERS.date.join(', ')}   (required; ISO 8601)
+  amount        ${STATEMENT_HEADERS.amount.join(', ')}
+  debit status  ${STATEMENT_HEADERS.debitStatus.join(', ')}
+and at least one of amount (> 0 means charged) and debit status (SUCCESSFUL means charged), e.g.
+  reference,date,amount,debitStatus
+  lb-3f2a9c1d0b7e4a5f6c8d9e01-1,2026-11-26T10:15:02Z,0.05,SUCCESSFUL
+
+Our side of "missing on theirs" is every paid call of the results decided in the statement's date
+range (one day either side), or of one batch with --batch ID.
+
+Options:
+  --statement FILE         the vendor's statement (CSV)
+  --batch ID               compare against this batch's paid calls instead of the statement's dates
+  --format F               text (default) or json
+  --help, -h               this text
+
+Exit code: 0 when everything matches, 1 when there are discrepancies (or unreadable lines),
+2 on a usage error.
+
+${targetHelp('table')}`;
+
+const flagsSchema = z.object({
+  statement: z
+    .string({ error: '--statement FILE.csv is required' })
+    .min(1, '--statement FILE.csv is required'),
+  batch: z.string().min(1).optional(),
+  format: z.enum(['text', 'json'], { error: '--format must be text or json' }).default('text'),
+});
+
+function textReport(report: ReconciliationReport): string {
+  const out: string[] = [];
+  const period = report.period ? ` dated ${report.period.from} to ${report.period.to}` : '';
+  out.push(`Statement: ${report.lines} line(s)${period}`);
+  out.push(`  matched            ${report.matched}`);
+  out.push(`  missing on ours    ${report.missingOnOurs.length}`);
+  out.push(`  missing on theirs  ${report.missingOnTheirs.length}`);
+  out.push(`  status mismatches  ${report.mismatches.length}`);
+  if (report.unreadable.length > 0) out.push(`  unreadable lines   ${report.unreadable.length}`);
+  if (report.missingOnOurs.length > 0) {
+    out.push('', 'Missing on our side (the vendor charged a reference we have no record of):');
+    for (const l of report.missingOnOurs) {
+      const what = [
+        l.amount !== undefined ? `amount ${l.amount}` : '',
+        l.debitStatus ? `debit ${l.debitStatus}` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      out.push(`  line ${l.line}  ${l.reference}  ${l.date}  ${what}`);
+    }
+  }
+  if (report.missingOnTheirs.length > 0) {
+    out.push('', 'Missing on theirs (a paid call we recorded that the statement lacks):');
+    for (const m of report.missingOnTheirs) {
+      out.push(
+        `  ${m.reference}  ${m.startedAt}  ${m.selfieId}${m.debitStatus ? `  debit ${m.debitStatus}` : ''}`,
+      );
+    }
+  }
+  if (report.mismatches.length > 0) {
+    out.push('', 'Status mismatches:');
+    for (const m of report.mismatches) {
+      out.push(
+        `  line ${m.line}  ${m.reference}: ${m.why}; ours: ${m.ours}; theirs: ${m.theirs}${m.selfieId ? `  (${m.selfieId})` : ''}`,
+      );
+    }
+  }
+  if (report.unreadable.length > 0) {
+    out.push('', 'Unreadable lines:');
+    for (const u of report.unreadable) out.push(`  line ${u.line}: ${u.problem}`);
+  }
+  out.push('', hasDiscrepancies(report) ? 'Discrepancies found (exit code 1).' : 'Everything matches.');
+  return `${out.join('\n')}\n`;
+}
+
+export async function runReconcile(argv: string[], io: OpsIo = processIo()): Promise<number> {
+  const { values } = parseOpsArgs(argv, {
+    statement: { type: 'string' },
+    batch: { type: 'string' },
+    format: { type: 'string' },
+  });
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const parsed = flagsSchema.safeParse(values);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
+  const flags = parsed.data;
+  try {
+    await access(flags.statement);
+  } catch {
+    throw new UsageError(`Cannot read the statement ${flags.statement}`);
+  }
+  const target = await openTarget(values, 'table', io.deps);
+  const input = createReadStream(flags.statement, 'utf8');
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  try {
+    const report = await reconcileStatement(lines, new AuditQueries(target.db, target.tableName), {
+      ...(flags.batch ? { batchId: flags.batch } : {}),
+    });
+    io.stdout.write(flags.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : textReport(report));
+    return hasDiscrepancies(report) ? 1 : 0;
+  } catch (error) {
+    if (error instanceof StatementFormatError) throw new UsageError(`${flags.statement}: ${error.message}`);
+    throw error;
+  } finally {
+    lines.close();
+    input.destroy();
+    await target.close();
+  }
+}
+
+export const reconcileCommand: Command = {
+  name: 'reconcile',
+  summary: "Match the vendor's billing statement (CSV) against the recorded calls; exit 1 on discrepancies",
+  run: (argv) => runReconcile(argv),
+};
