@@ -85,28 +85,12 @@ export async function produceOpsScenario(): Promise<OpsScenario> {
   useBrokenVendor(false);
 
   const stateDir = mkdtempSync(join(tmpdir(), 'ops-state-'));
-  // A live pid that is not ours, as a running host's would be (readLiveHost ignores its own process).
-  const hostStandIn: ChildProcess = spawn('sleep', ['3600'], { stdio: 'ignore' });
-  const endpoints = emulatorEndpoints();
-  writeHostEndpoints(statePaths(stateDir), {
-    pid: hostStandIn.pid as number,
-    mode: 'up',
-    startedAt: new Date().toISOString(),
-    region: 'us-east-1',
-    s3: endpoints.s3 as string,
-    sqs: endpoints.sqs as string,
-    dynamodb: endpoints.dynamodb as string,
+  const host = describeAsRunningHost(stateDir, {
     bucket: pipeline.bucket,
-    uploadPrefix: pipelineSettings.uploadPrefix,
     tableName: pipeline.tableName,
-    queues: {
-      work: pipeline.workQueue.queueUrl,
-      deadLetter: pipeline.dlq.queueUrl,
-      review: pipeline.workQueue.queueUrl,
-      ops: pipeline.workQueue.queueUrl,
-    },
+    workQueueUrl: pipeline.workQueue.queueUrl,
+    dlqUrl: pipeline.dlq.queueUrl,
     vendorUrl: pipeline.sandbox.endpointUrl,
-    concurrency: 4,
   });
 
   return {
@@ -117,9 +101,47 @@ export async function produceOpsScenario(): Promise<OpsScenario> {
     selfieId: (key) => selfieIdOf({ bucket: pipeline.bucket, key }),
     useBrokenVendor,
     async stop() {
-      if (hostStandIn.pid !== undefined) process.kill(hostStandIn.pid, 'SIGTERM');
+      host.stop();
       await Promise.all([pipeline.stop(), brokenVendor.stop()]);
       rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Writes the endpoints file a running `liveness-batch up` writes, pointing at the test emulators, so
+ * the CLI's local-host path finds these resources. Its pid is a `sleep` this process starts: a live
+ * pid that is not ours, as a host's would be (readLiveHost ignores its own process).
+ */
+export function describeAsRunningHost(
+  stateDir: string,
+  resources: { bucket: string; tableName: string; workQueueUrl: string; dlqUrl: string; vendorUrl: string },
+): { stop(): void } {
+  const standIn: ChildProcess = spawn('sleep', ['3600'], { stdio: 'ignore' });
+  const endpoints = emulatorEndpoints();
+  writeHostEndpoints(statePaths(stateDir), {
+    pid: standIn.pid as number,
+    mode: 'up',
+    startedAt: new Date().toISOString(),
+    region: 'us-east-1',
+    s3: endpoints.s3 as string,
+    sqs: endpoints.sqs as string,
+    dynamodb: endpoints.dynamodb as string,
+    bucket: resources.bucket,
+    uploadPrefix: pipelineSettings.uploadPrefix,
+    tableName: resources.tableName,
+    queues: {
+      work: resources.workQueueUrl,
+      deadLetter: resources.dlqUrl,
+      review: resources.workQueueUrl,
+      ops: resources.workQueueUrl,
+    },
+    vendorUrl: resources.vendorUrl,
+    concurrency: 4,
+  });
+  return {
+    stop() {
+      if (standIn.pid !== undefined && standIn.exitCode === null) process.kill(standIn.pid, 'SIGTERM');
     },
   };
 }
