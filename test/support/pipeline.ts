@@ -4,6 +4,7 @@ import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent } from 'aws-lam
 import { type EnqueueRuntime, processUploadEvent } from '../../functions/enqueue.ts';
 import { processWorkerEvent } from '../../functions/worker.ts';
 import { ensureResultsTable } from '../../infra/local/results-table.ts';
+import { objectCreatedRecord as localObjectCreatedRecord } from '../../infra/local/s3-notifications.ts';
 import { deliverOneBatch, type SqsQueueRef } from '../../infra/local/sqs-event-source.ts';
 import type { StartSandboxOptions } from '../../sandbox/server.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
@@ -15,28 +16,9 @@ import { pipelineSettings } from '../../shared/settings.ts';
 import { buildWorkerRuntime, type WorkerRuntime } from '../../shared/verification/worker-runtime.ts';
 import { emulatorEndpoints, uniqueName } from './emulators.ts';
 
-/** S3 notifications encode keys like a form: percent-escapes, with spaces as `+`. */
-export function s3EventKey(key: string): string {
-  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
-}
-
+/** The ObjectCreated record S3 sends for an upload, built by the same code the local cloud uses. */
 export function objectCreatedRecord(bucket: string, key: string, size: number): S3EventRecord {
-  return {
-    eventVersion: '2.1',
-    eventSource: 'aws:s3',
-    awsRegion: 'us-east-1',
-    eventTime: new Date().toISOString(),
-    eventName: 'ObjectCreated:Put',
-    userIdentity: { principalId: 'local' },
-    requestParameters: { sourceIPAddress: '127.0.0.1' },
-    responseElements: { 'x-amz-request-id': 'local', 'x-amz-id-2': 'local' },
-    s3: {
-      s3SchemaVersion: '1.0',
-      configurationId: 'selfie-uploads',
-      bucket: { name: bucket, ownerIdentity: { principalId: 'local' }, arn: `arn:aws:s3:::${bucket}` },
-      object: { key: s3EventKey(key), size, eTag: 'etag', sequencer: '0' },
-    },
-  };
+  return localObjectCreatedRecord(bucket, { key, size, eTag: 'etag' });
 }
 
 async function createQueue(
