@@ -152,7 +152,10 @@ async function runFolder(input: {
   let session: Session | undefined;
   let interrupted = false;
   const onSignal = () => {
+    // A second Ctrl-C does not wait for running invocations; the next run resumes either way.
+    if (interrupted) process.exit(130);
     interrupted = true;
+    terminal.note('Interrupted: stopping the local cloud (Ctrl-C again to quit at once)...');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -275,6 +278,14 @@ async function waitUntilDecided(input: {
     lastDecided = decided;
     lastActivity = activity;
     if (total >= expected && decided >= total) return { done: true, summary };
+    if (host?.vendor.unauthorizedAt !== undefined) {
+      return {
+        done: false,
+        summary,
+        reason:
+          'The vendor answered 401: the userid/apiKey are wrong for every selfie, so the run stops here instead of burning the batch. Fix the credentials and run again (nothing decided is lost).',
+      };
+    }
     terminal.status(
       progressLine({
         summary,

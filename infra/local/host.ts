@@ -99,18 +99,20 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const onError = options.onError ?? (() => undefined);
   try {
     mkdirSync(paths.logs, { recursive: true });
-    const [emulator, dynamodb, sandbox] = await Promise.all([
-      startS3SqsEmulator(0),
-      startFileBackedDynamoDb(paths.dynamodb, paths.dynamodbPid),
+    // Started side by side; each is registered for stopping as soon as it is up, so one failing
+    // (Java missing) does not leave the others running.
+    const started = <T extends { stop(): Promise<void> }>(service: Promise<T>) =>
+      service.then((running) => {
+        stack.push(() => running.stop());
+        return running;
+      });
+    const [emulator, dynamodb, sandbox] = await settleAll([
+      started(startS3SqsEmulator(0)),
+      started(startFileBackedDynamoDb(paths.dynamodb, paths.dynamodbPid)),
       options.vendor
         ? Promise.resolve(undefined)
-        : startSandbox({ ...options.sandbox, port: 0, ledgerFile: paths.ledger }),
-    ]);
-    stack.push(
-      () => emulator.stop(),
-      () => dynamodb.stop(),
-    );
-    if (sandbox) stack.push(() => sandbox.stop());
+        : started(startSandbox({ ...options.sandbox, port: 0, ledgerFile: paths.ledger })),
+    ] as const);
 
     const endpoints = {
       region: REGION,
@@ -348,6 +350,18 @@ export function workerConcurrency(concurrency: number): { pollers: number; recor
   return {
     pollers,
     recordConcurrency: Math.max(OVERSUBSCRIPTION, Math.ceil((OVERSUBSCRIPTION * concurrency) / pollers)),
+  };
+}
+
+/** Like Promise.all, but waits for every promise to settle before rejecting with the first error. */
+async function settleAll<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
   };
 }
 

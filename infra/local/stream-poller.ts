@@ -38,6 +38,7 @@ const checkpointSchema = z.object({
 type Checkpoint = z.infer<typeof checkpointSchema>;
 
 const CLOSED = 'closed';
+const SHARD_REFRESH_MS = 3000;
 
 /** The Lambda event record for one stream record (AttributeValues already have the wire shape). */
 export function toLambdaRecord(record: StreamRecord, streamArn: string, region: string): DynamoDBRecord {
@@ -206,8 +207,18 @@ export function startStreamPoller(options: StreamPollerOptions) {
     return records.length;
   }
 
+  let shards: Shard[] = [];
+  let shardsListedAt = 0;
+
   async function round(): Promise<number> {
-    const shards = await listShards();
+    // DescribeStream every few seconds, or at once when a shard closed (its children appear then).
+    const closedSince = shards.some(
+      (s) => checkpoint.shards[s.ShardId ?? ''] === CLOSED && !s.SequenceNumberRange?.EndingSequenceNumber,
+    );
+    if (Date.now() - shardsListedAt > SHARD_REFRESH_MS || closedSince || shards.length === 0) {
+      shards = await listShards();
+      shardsListedAt = Date.now();
+    }
     const known = new Set(shards.map((s) => s.ShardId));
     let handled = 0;
     for (const shard of shards) {

@@ -52,6 +52,8 @@ export class InFlightGauge {
 export class VendorSlots implements LivenessCaller {
   readonly gauge = new InFlightGauge();
   private readonly waiting: Array<() => void> = [];
+  /** When the vendor first answered 401: the credentials are wrong for every selfie. */
+  unauthorizedAt: number | undefined;
   private used = 0;
 
   constructor(
@@ -67,7 +69,9 @@ export class VendorSlots implements LivenessCaller {
     await this.acquire();
     this.gauge.enter();
     try {
-      return await this.inner.call(image, transactionReference);
+      const result = await this.inner.call(image, transactionReference);
+      if (result.outcome === 'permanent' && result.unauthorized) this.unauthorizedAt ??= Date.now();
+      return result;
     } finally {
       this.gauge.leave();
       this.release();
