@@ -132,7 +132,7 @@ export function percentile(sorted: readonly number[], q: number): number | undef
 
 export function latencyBins(sorted: readonly number[]): Array<{ label: string; value: number }> {
   const bins = [...LATENCY_EDGES_MS, Number.POSITIVE_INFINITY].map((edge, i, all) => ({
-    label: i === 0 ? `<${edge} ms` : edge === Number.POSITIVE_INFINITY ? `≥${all[i - 1]} ms` : `<${edge} ms`,
+    label: edge === Number.POSITIVE_INFINITY ? `≥${all[i - 1]}` : `<${edge}`,
     value: 0,
   }));
   for (const ms of sorted) {

@@ -69,7 +69,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:110px}
 .card b{display:block;font-size:20px}.card span{color:#555;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
+.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 svg text.v{font-size:11px;fill:#333}svg text.l{font-size:10px;fill:#555}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -160,7 +160,7 @@ ${barChart(
 <h2>Vendor calls</h2>
 <p id="latency-summary">${lat.length} timed calls; latency p50 ${pct(0.5)}, p90 ${pct(0.9)}, p99 ${pct(0.99)}, max ${lat.length ? `${lat[lat.length - 1]} ms` : '–'}. Attempt outcomes: ${outcomes}.</p>
 <div class="charts">
-${barChart('Vendor latency (from attempt records)', latencyBins(lat), 'chart-latency')}
+${barChart('Vendor latency in ms (from attempt records)', latencyBins(lat), 'chart-latency')}
 ${barChart(
   'Selfies by number of vendor calls',
   Array.from(data.callsPerSelfie, (value, calls) => ({
