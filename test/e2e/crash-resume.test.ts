@@ -15,6 +15,9 @@ import {
   writeCorpus,
 } from './support.ts';
 
+/** A child run takes 40-50 s here (a duplicate waits out its 30 s redelivery); leave room for a busy machine. */
+const E2E_TIMEOUT_MS = 180_000;
+
 const BATCH = 'e2e-crash';
 
 function isAlive(pid: number): boolean {
@@ -37,60 +40,64 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
     corpusDir = join(root, 'corpus');
     stateDir = join(root, 'state');
     corpus = await writeCorpus(corpusDir, 40);
-  });
+  }, E2E_TIMEOUT_MS);
 
   afterAll(async () => {
     stopLeftoverDynamoDb(stateDir);
     await rm(root, { recursive: true, force: true });
   });
 
-  it('resumes to every file decided, with no reference charged twice and one event per selfie', async () => {
-    // Prepare: a slow vendor and few slots, so the kill lands while calls are in flight
-    const args = [
-      'run',
-      corpusDir,
-      '--json',
-      '--batch',
-      BATCH,
-      '--state-dir',
-      stateDir,
-      '--seed',
-      'e2e-crash',
-    ];
-    const slow = [...sandboxFaults.slice(0, 4), '--latency-ms', '150-400', '--concurrency', '4'];
-    const first = startCli([...args, ...slow]);
-    const deadline = Date.now() + 60_000;
-    while (readLedger(stateDir).filter((e) => e.charged).length < 6) {
-      if (Date.now() > deadline) throw new Error('the first run charged nothing within 60 s');
-      if (first.child.exitCode !== null)
-        throw new Error(`the first run ended early:\n${(await first.done).stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  it(
+    'resumes to every file decided, with no reference charged twice and one event per selfie',
+    async () => {
+      // Prepare: a slow vendor and few slots, so the kill lands while calls are in flight
+      const args = [
+        'run',
+        corpusDir,
+        '--json',
+        '--batch',
+        BATCH,
+        '--state-dir',
+        stateDir,
+        '--seed',
+        'e2e-crash',
+      ];
+      const slow = [...sandboxFaults.slice(0, 4), '--latency-ms', '150-400', '--concurrency', '4'];
+      const first = startCli([...args, ...slow]);
+      const deadline = Date.now() + 60_000;
+      while (readLedger(stateDir).filter((e) => e.charged).length < 6) {
+        if (Date.now() > deadline) throw new Error('the first run charged nothing within 60 s');
+        if (first.child.exitCode !== null)
+          throw new Error(`the first run ended early:\n${(await first.done).stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
 
-    // Act: kill the CLI process only (its DynamoDB Local is orphaned, as after a real crash), then rerun
-    first.child.kill('SIGKILL');
-    const killed = await first.done;
-    const orphanPid = Number(readFileSync(join(stateDir, 'dynamodb.pid'), 'utf8'));
-    const result = await runToCompletion([...args, ...slow]);
+      // Act: kill the CLI process only (its DynamoDB Local is orphaned, as after a real crash), then rerun
+      first.child.kill('SIGKILL');
+      const killed = await first.done;
+      const orphanPid = Number(readFileSync(join(stateDir, 'dynamodb.pid'), 'utf8'));
+      const result = await runToCompletion([...args, ...slow]);
 
-    // Assess: the crash happened mid-run and the rerun recovered from it
-    expect(killed.signal).toBe('SIGKILL');
-    expect(killed.stdout).toBe('');
-    expect(isAlive(orphanPid)).toBe(false);
-    expect(existsSync(join(stateDir, 'dynamodb.pid'))).toBe(false);
-    expect(result.recovered?.unfinished).toBeGreaterThan(0);
+      // Assess: the crash happened mid-run and the rerun recovered from it
+      expect(killed.signal).toBe('SIGKILL');
+      expect(killed.stdout).toBe('');
+      expect(isAlive(orphanPid)).toBe(false);
+      expect(existsSync(join(stateDir, 'dynamodb.pid'))).toBe(false);
+      expect(result.recovered?.unfinished).toBeGreaterThan(0);
 
-    // Assess: every file terminal
-    const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
-    expect(result.total).toBe(corpus.files.length);
-    expect(decided).toBe(corpus.files.length);
-    expect(result.decidedThisRun).toBeGreaterThan(0);
+      // Assess: every file terminal
+      const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
+      expect(result.total).toBe(corpus.files.length);
+      expect(decided).toBe(corpus.files.length);
+      expect(result.decidedThisRun).toBeGreaterThan(0);
 
-    // Assess: money and events
-    const ledger = readLedger(stateDir);
-    expect(doubleCharges(ledger)).toEqual([]);
-    const events = readEvents(stateDir);
-    expect(new Set(events.map((e) => e.detail.selfieId)).size).toBe(corpus.files.length);
-    expect(events).toHaveLength(corpus.files.length);
-  });
+      // Assess: money and events
+      const ledger = readLedger(stateDir);
+      expect(doubleCharges(ledger)).toEqual([]);
+      const events = readEvents(stateDir);
+      expect(new Set(events.map((e) => e.detail.selfieId)).size).toBe(corpus.files.length);
+      expect(events).toHaveLength(corpus.files.length);
+    },
+    E2E_TIMEOUT_MS,
+  );
 });

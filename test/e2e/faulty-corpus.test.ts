@@ -16,6 +16,9 @@ import {
   writeCorpus,
 } from './support.ts';
 
+/** A child run takes 40-50 s here (a duplicate waits out its 30 s redelivery); leave room for a busy machine. */
+const E2E_TIMEOUT_MS = 180_000;
+
 const BATCH = 'e2e-faults';
 
 describe('liveness-batch run over a faulty sandbox (child process, real emulators)', () => {
@@ -29,79 +32,87 @@ describe('liveness-batch run over a faulty sandbox (child process, real emulator
     corpusDir = join(root, 'corpus');
     stateDir = join(root, 'state');
     corpus = await writeCorpus(corpusDir);
-  });
+  }, E2E_TIMEOUT_MS);
 
   afterAll(async () => {
     stopLeftoverDynamoDb(stateDir);
     await rm(root, { recursive: true, force: true });
   });
 
-  it('decides every file, charges each reference once, never charges a rejected file, archives one event per selfie', async () => {
-    // Act
-    const result = await runToCompletion([
-      'run',
-      corpusDir,
-      '--json',
-      '--batch',
-      BATCH,
-      '--state-dir',
-      stateDir,
-      '--seed',
-      'e2e-faults',
-      ...sandboxFaults,
-    ]);
+  it(
+    'decides every file, charges each reference once, never charges a rejected file, archives one event per selfie',
+    async () => {
+      // Act
+      const result = await runToCompletion([
+        'run',
+        corpusDir,
+        '--json',
+        '--batch',
+        BATCH,
+        '--state-dir',
+        stateDir,
+        '--seed',
+        'e2e-faults',
+        ...sandboxFaults,
+      ]);
 
-    // Assess: every file terminal
-    const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
-    expect(result.total).toBe(corpus.files.length);
-    expect(decided).toBe(result.total);
-    expect(result.decisions.REJECTED).toBeGreaterThanOrEqual(corpus.badFiles.length);
-    expect(result.duplicatesReused).toBeGreaterThanOrEqual(1);
+      // Assess: every file terminal
+      const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
+      expect(result.total).toBe(corpus.files.length);
+      expect(decided).toBe(result.total);
+      expect(result.decisions.REJECTED).toBeGreaterThanOrEqual(corpus.badFiles.length);
+      expect(result.duplicatesReused).toBeGreaterThanOrEqual(1);
 
-    // Assess: money
-    const ledger = readLedger(stateDir);
-    expect(doubleCharges(ledger)).toEqual([]);
-    expect(ledger.filter((e) => e.charged)).toHaveLength(result.paidCalls);
-    const sentReferences = new Set(ledger.map((e) => e.transactionReference));
-    for (const file of corpus.badFiles) {
-      const selfieId = selfieIdOf({ bucket: localResourceNames.bucket, key: `uploads/${BATCH}/${file}` });
-      for (let attempt = 1; attempt <= 20; attempt++) {
-        expect(sentReferences.has(transactionReferenceFor(selfieId, attempt))).toBe(false);
+      // Assess: money
+      const ledger = readLedger(stateDir);
+      expect(doubleCharges(ledger)).toEqual([]);
+      expect(ledger.filter((e) => e.charged)).toHaveLength(result.paidCalls);
+      const sentReferences = new Set(ledger.map((e) => e.transactionReference));
+      for (const file of corpus.badFiles) {
+        const selfieId = selfieIdOf({ bucket: localResourceNames.bucket, key: `uploads/${BATCH}/${file}` });
+        for (let attempt = 1; attempt <= 20; attempt++) {
+          expect(sentReferences.has(transactionReferenceFor(selfieId, attempt))).toBe(false);
+        }
       }
-    }
 
-    // Assess: exactly one archived event per selfie, with the decision the summary counted
-    const events = readEvents(stateDir);
-    const selfieIds = new Set(events.map((e) => e.detail.selfieId));
-    expect(events).toHaveLength(result.total);
-    expect(selfieIds.size).toBe(result.total);
-    const byKey = new Map(events.map((e) => [e.detail.key, e.detail.decision]));
-    for (const file of corpus.badFiles) expect(byKey.get(`uploads/${BATCH}/${file}`)).toBe('REJECTED');
-    expect(
-      byKey.has(`uploads/${BATCH}/face 7.webp`) ||
-        byKey.has(`uploads/${BATCH}/face 7.jpg`) ||
-        byKey.has(`uploads/${BATCH}/face 7.png`),
-    ).toBe(true);
-  });
+      // Assess: exactly one archived event per selfie, with the decision the summary counted
+      const events = readEvents(stateDir);
+      const selfieIds = new Set(events.map((e) => e.detail.selfieId));
+      expect(events).toHaveLength(result.total);
+      expect(selfieIds.size).toBe(result.total);
+      const byKey = new Map(events.map((e) => [e.detail.key, e.detail.decision]));
+      for (const file of corpus.badFiles) expect(byKey.get(`uploads/${BATCH}/${file}`)).toBe('REJECTED');
+      expect(
+        byKey.has(`uploads/${BATCH}/face 7.webp`) ||
+          byKey.has(`uploads/${BATCH}/face 7.jpg`) ||
+          byKey.has(`uploads/${BATCH}/face 7.png`),
+      ).toBe(true);
+    },
+    E2E_TIMEOUT_MS,
+  );
 
-  it('pays for nothing again when the same folder is run a second time', async () => {
-    // Prepare
-    const paidBefore = readLedger(stateDir).filter((e) => e.charged).length;
+  it(
+    'pays for nothing again when the same folder is run a second time',
+    async () => {
+      // Prepare
+      const paidBefore = readLedger(stateDir).filter((e) => e.charged).length;
 
-    // Act
-    const again = await runToCompletion([
-      'run',
-      corpusDir,
-      '--json',
-      '--batch',
-      BATCH,
-      '--state-dir',
-      stateDir,
-    ]);
+      // Act
+      const again = await runToCompletion([
+        'run',
+        corpusDir,
+        '--json',
+        '--batch',
+        BATCH,
+        '--state-dir',
+        stateDir,
+      ]);
 
-    // Assess
-    expect(again.decidedThisRun).toBe(0);
-    expect(readLedger(stateDir).filter((e) => e.charged)).toHaveLength(paidBefore);
-    expect(readEvents(stateDir)).toHaveLength(corpus.files.length);
-  });
+      // Assess
+      expect(again.decidedThisRun).toBe(0);
+      expect(readLedger(stateDir).filter((e) => e.charged)).toHaveLength(paidBefore);
+      expect(readEvents(stateDir)).toHaveLength(corpus.files.length);
+    },
+    E2E_TIMEOUT_MS,
+  );
 });
