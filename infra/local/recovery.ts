@@ -1,7 +1,8 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { VerifySelfieMessage } from '../../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../../shared/results/records.ts';
+import { ResultsRepository } from '../../shared/results/repository.ts';
 
 /**
  * What a host restart must repair. The emulated bucket and queues live in memory while the table is
@@ -28,10 +29,11 @@ export class LostWork {
     workQueueUrl: string,
   ): Promise<{ lostWork: LostWork; unfinished: number; leasesReleased: number }> {
     const lostWork = new LostWork(sqs, workQueueUrl);
+    const repository = new ResultsRepository(db, tableName);
     const unfinished = await scanUnfinished(db, tableName);
     let leasesReleased = 0;
     for (const result of unfinished) {
-      if (await releaseLease(db, tableName, result)) leasesReleased += 1;
+      if (await releaseLease(repository, result)) leasesReleased += 1;
       // Never enqueued: enqueue itself sends it when its object is uploaded again.
       if (!result.enqueuedAt) continue;
       lostWork.waiting.set(result.selfieId, {
@@ -97,27 +99,8 @@ async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Pr
   return results;
 }
 
-async function releaseLease(
-  db: DynamoDBDocumentClient,
-  tableName: string,
-  result: SelfieResult,
-): Promise<boolean> {
+async function releaseLease(repository: ResultsRepository, result: SelfieResult): Promise<boolean> {
   const { leaseId, leaseUntil } = result as { leaseId?: unknown; leaseUntil?: unknown };
   if (typeof leaseId !== 'string' || typeof leaseUntil !== 'number' || leaseUntil <= Date.now()) return false;
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName,
-        Key: { pk: keys.selfie(result.selfieId), sk: keys.result },
-        UpdateExpression: 'SET leaseUntil = :zero',
-        ConditionExpression: 'leaseId = :lease AND #state = :processing',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':zero': 0, ':lease': leaseId, ':processing': 'PROCESSING' },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-    throw error;
-  }
+  return repository.releaseLease(result.selfieId, leaseId);
 }

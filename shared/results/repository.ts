@@ -205,7 +205,7 @@ export class ResultsRepository {
    * Ends a delivery's lease early: after an error in this process, or when a host knows the
    * previous holder is dead (the local cloud after a restart). Without `leaseId`, any lease.
    */
-  async releaseLease(selfieId: string, leaseId?: string): Promise<void> {
+  async releaseLease(selfieId: string, leaseId?: string): Promise<boolean> {
     try {
       await this.db.send(
         new UpdateCommand({
@@ -217,8 +217,10 @@ export class ResultsRepository {
           ExpressionAttributeValues: { ...IN_FLIGHT, ':zero': 0, ...(leaseId ? { ':lease': leaseId } : {}) },
         }),
       );
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+      return false;
     }
   }
 

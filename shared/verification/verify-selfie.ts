@@ -136,11 +136,16 @@ export async function verifySelfie(
     });
   }
   if (claim.kind === 'busy') {
+    // The twin usually decides within seconds: look again soon, then back off like any retry.
+    const wait = Math.min(
+      redeliveryDelaySeconds(delivery.receiveCount),
+      5 * 2 ** (delivery.receiveCount - 1),
+    );
     return unfinished(
       `DUPLICATE_IN_PROGRESS: identical image is being verified as ${claim.ownerSelfieId}`,
       0,
       0,
-      30,
+      wait,
     );
   }
 
