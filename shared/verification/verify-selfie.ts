@@ -305,7 +305,12 @@ export async function verifySelfie(
       paidCalls: paidCount,
       lastError,
     });
-    log.warn('Selfie not finished in this delivery; will retry', { lastError, delaySeconds });
+    // Waiting for an identical image's outcome is the plan working, not a problem worth a warning.
+    const waitingForTwin = lastError.startsWith('DUPLICATE_IN_PROGRESS');
+    log[waitingForTwin ? 'info' : 'warn']('Selfie not finished in this delivery; will retry', {
+      lastError,
+      delaySeconds,
+    });
     return { kind: 'retry-later', reason: lastError, delaySeconds } as const;
   }
 }
