@@ -69,6 +69,11 @@ const timed = async <T>(into: Invocations, work: () => Promise<T>): Promise<T> =
   }
 };
 
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 /** Swallows what the handlers log (Powertools writes JSON lines to stdout) and weighs it. */
 function captureStdout() {
   const original = process.stdout.write.bind(process.stdout);
@@ -101,8 +106,10 @@ export async function benchAwsCost(options: BenchOptions): Promise<BenchRow[]> {
   const workerRuns: Invocations = { count: 0, totalMs: 0 };
   const publishRuns: Invocations = { count: 0, totalMs: 0 };
   const events: PutEventsRequestEntry[] = [];
-  const savedLevel = process.env.POWERTOOLS_LOG_LEVEL;
-  process.env.POWERTOOLS_LOG_LEVEL = 'INFO'; // the stack's default
+  // As on AWS: INFO logs (the stack's default) and EMF metric lines, both ingested by CloudWatch Logs.
+  const saved = { level: process.env.POWERTOOLS_LOG_LEVEL, metrics: process.env.POWERTOOLS_METRICS_DISABLED };
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
   const stdout = captureStdout();
   let poller: ReturnType<typeof startStreamPoller> | undefined;
   try {
@@ -195,8 +202,8 @@ export async function benchAwsCost(options: BenchOptions): Promise<BenchRow[]> {
     while (events.length < selfies && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   } finally {
     stdout.restore();
-    if (savedLevel === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
-    else process.env.POWERTOOLS_LOG_LEVEL = savedLevel;
+    restoreEnv('POWERTOOLS_LOG_LEVEL', saved.level);
+    restoreEnv('POWERTOOLS_METRICS_DISABLED', saved.metrics);
     await poller?.stop();
     await services.stop();
     rmSync(scratch, { recursive: true, force: true });

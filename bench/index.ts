@@ -39,12 +39,24 @@ const options: BenchOptions = {
 const machine = describeMachine();
 const started = Date.now();
 const rows: BenchRow[] = [];
+let failed = false;
 for (const name of only) {
   options.log(`${name}…`);
-  rows.push(...(await (benches[name] as (o: BenchOptions) => Promise<BenchRow[]>)(options)));
+  try {
+    const measured = await (benches[name] as (o: BenchOptions) => Promise<BenchRow[]>)(options);
+    // Also on stderr as each bench ends, so a later failure does not lose what was measured.
+    options.log(`\n${renderTable(measured)}`);
+    rows.push(...measured);
+  } catch (error) {
+    failed = true;
+    const message = error instanceof Error ? error.message : String(error);
+    options.log(`${name} failed: ${message}`);
+    rows.push({ section: name, metric: 'failed', value: message.split('\n')[0] ?? 'error', verdict: 'FAIL' });
+  }
 }
 console.log(`Machine: ${machine.join('; ')}`);
 console.log(
   `Run: ${values.quick ? 'quick' : 'full'}, ${((Date.now() - started) / 1000).toFixed(0)} s; load average at end ${loadAverage()}\n`,
 );
 console.log(renderTable(rows));
+if (failed) process.exitCode = 1;
