@@ -13,7 +13,7 @@ import {
   seededRandom,
   startCli,
   stateTextFiles,
-  stopLeftoverDynamoDb,
+  stopDynamoDbServing,
   writeHostileCorpus,
 } from './support.ts';
 
@@ -106,7 +106,8 @@ describe('liveness-batch run over a hostile corpus, under vendor faults, killed 
   }, 20 * 60_000);
 
   afterAll(async () => {
-    stopLeftoverDynamoDb(stateDir);
+    const orphans = stopDynamoDbServing(stateDir);
+    if (orphans > 0) console.warn(`${orphans} DynamoDB Local process(es) outlived their killed host`);
     await sandbox?.stop();
     await rm(root, { recursive: true, force: true });
   });

@@ -140,16 +140,26 @@ export function stateTextFiles(stateDir: string): Array<{ path: string; text: st
     }));
 }
 
-/** Stops a DynamoDB Local a killed host left behind (its pid file names it), so no java outlives the suite. */
-export function stopLeftoverDynamoDb(stateDir: string): void {
-  const pidFile = join(stateDir, 'dynamodb.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (pid > 0 && cmdline.includes('DynamoDBLocal.jar') && cmdline.includes(stateDir))
-      process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
+/**
+ * Stops every DynamoDB Local serving this state folder, found through /proc rather than the pid file:
+ * a host killed while DynamoDB Local was still starting has not written the pid file yet, and its
+ * java child survives it (see docs/benchmarks.md). Returns how many were still running.
+ */
+export function stopDynamoDbServing(stateDir: string): number {
+  const folder = join(stateDir, 'dynamodb');
+  let stopped = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = args.indexOf('-dbPath');
+      if (args.some((a) => a.endsWith('DynamoDBLocal.jar')) && at >= 0 && args[at + 1] === folder) {
+        process.kill(Number(entry), 'SIGKILL');
+        stopped += 1;
+      }
+    } catch {
+      // The process ended while we looked.
+    }
   }
+  return stopped;
 }
