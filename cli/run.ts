@@ -177,18 +177,29 @@ async function runFolder(input: {
     const started = Date.now();
     let uploaded = 0;
     const active = session;
+    const failedUploads: string[] = [];
     await forEachWithConcurrency(files, UPLOADS_IN_FLIGHT, async (file) => {
       if (interrupted) return;
-      await active.upload(uploadKey(batchId, dir, file), await readFile(file));
-      uploaded += 1;
+      try {
+        await active.upload(uploadKey(batchId, dir, file), await readFile(file));
+        uploaded += 1;
+      } catch (error) {
+        // One unreadable file or refused upload must not abandon the rest of the batch.
+        failedUploads.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+      }
     });
     if (interrupted) return 130;
     terminal.note(`Uploaded ${uploaded} file(s) from ${dir} as batch "${batchId}".`);
+    if (failedUploads.length > 0) {
+      terminal.note(
+        `Could not upload ${failedUploads.length} file(s); they are not in this run (exit code 1):\n  ${failedUploads.join('\n  ')}`,
+      );
+    }
 
     const outcome = await waitUntilDecided({
       session,
       batchId,
-      expected: files.length,
+      expected: files.length - failedUploads.length,
       started,
       terminal,
       logFile,
@@ -196,7 +207,10 @@ async function runFolder(input: {
     });
     if (interrupted) return 130;
     const elapsedMs = Date.now() - started;
-    terminal.status(progressLine({ summary: outcome.summary, expected: files.length, elapsedMs }), true);
+    terminal.status(
+      progressLine({ summary: outcome.summary, expected: files.length - failedUploads.length, elapsedMs }),
+      true,
+    );
     terminal.endStatus();
     if (!outcome.done) {
       terminal.note(outcome.reason);
@@ -216,7 +230,7 @@ async function runFolder(input: {
       stateDir: paths.root,
     });
     terminal.out(input.json ? JSON.stringify(result) : renderTable(result));
-    return 0;
+    return failedUploads.length > 0 ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -19,3 +19,20 @@ export function parseVerifySelfieMessage(body: string): VerifySelfieMessage {
   }
   return verifySelfieMessageSchema.parse(json);
 }
+
+/**
+ * The message body. Characters outside the Basic Multilingual Plane (emoji in a file name) are
+ * written as JSON \u escapes: SQS accepts them raw, but the local emulator refuses them, and the
+ * escaped form parses back to the same key everywhere.
+ */
+export function serializeVerifySelfieMessage(message: VerifySelfieMessage): string {
+  return JSON.stringify(verifySelfieMessageSchema.parse(message)).replace(
+    /[\u{10000}-\u{10FFFF}]/gu,
+    (char) => {
+      const code = char.codePointAt(0) ?? 0;
+      const high = Math.floor((code - 0x10000) / 0x400) + 0xd800;
+      const low = ((code - 0x10000) % 0x400) + 0xdc00;
+      return `\\u${high.toString(16)}\\u${low.toString(16)}`;
+    },
+  );
+}

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { VerifySelfieMessage } from '../../shared/messages.ts';
+import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../../shared/results/records.ts';
 import { ResultsRepository } from '../../shared/results/repository.ts';
 
@@ -63,7 +63,7 @@ export class LostWork {
       const out = await this.sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: this.workQueueUrl,
-          Entries: group.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) })),
+          Entries: group.map((m, i) => ({ Id: String(i), MessageBody: serializeVerifySelfieMessage(m) })),
         }),
       );
       const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3EventRecord } from 'aws-lambda';
-import type { VerifySelfieMessage } from '../messages.ts';
+import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../messages.ts';
 import type { ResultsRepository } from '../results/repository.ts';
 import { batchIdOf, decodeS3EventKey, isFolderMarker, selfieIdOf } from '../selfie.ts';
 
@@ -79,7 +79,10 @@ export async function enqueueUploads(
 }
 
 async function sendAll(deps: EnqueueDeps, group: VerifySelfieMessage[]): Promise<void> {
-  let pending = group.map((message, index) => ({ Id: String(index), MessageBody: JSON.stringify(message) }));
+  let pending = group.map((message, index) => ({
+    Id: String(index),
+    MessageBody: serializeVerifySelfieMessage(message),
+  }));
   const rounds = deps.maxResendRounds ?? 3;
   for (let round = 0; round <= rounds && pending.length > 0; round++) {
     const out = await deps.sqs.send(

@@ -2,7 +2,7 @@ import { GetObjectCommand as GetS3Object } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueUploads } from '../../shared/enqueue/enqueue-uploads.ts';
-import { parseVerifySelfieMessage } from '../../shared/messages.ts';
+import { parseVerifySelfieMessage, serializeVerifySelfieMessage } from '../../shared/messages.ts';
 import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
@@ -18,12 +18,13 @@ describe('enqueue handler (S3 ObjectCreated → results table + work queue)', ()
   });
   afterAll(() => pipeline.stop());
 
-  it('decodes keys with spaces, +, % and unicode exactly once, to the object that was uploaded', async () => {
+  it('decodes keys with spaces, +, %, unicode and emoji exactly once, to the object that was uploaded', async () => {
     // Prepare
     const keys = [
       'uploads/batch one/Zoë + Ana.jpg',
       'uploads/batch one/100% real.png',
       'uploads/batch one/日本 語+x.webp',
+      'uploads/batch one/selfie 😀 %2B.jpg',
     ];
     const bytes = await Promise.all(
       keys.map((_, i) => syntheticFace({ seed: 500 + i, width: 200, height: 260 })),
@@ -35,7 +36,7 @@ describe('enqueue handler (S3 ObjectCreated → results table + work queue)', ()
     const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
 
     // Assess
-    expect(summary.enqueued).toBe(3);
+    expect(summary.enqueued).toBe(4);
     expect(messages.map((m) => m.key).sort()).toEqual([...keys].sort());
     for (const message of messages) {
       expect(message.batchId).toBe('batch one');
@@ -130,5 +131,26 @@ describe('enqueue handler (S3 ObjectCreated → results table + work queue)', ()
       'uploads/resend/face-2.jpg',
       'uploads/resend/face-3.jpg',
     ]);
+  });
+});
+
+describe('work queue message body', () => {
+  it('escapes characters above U+FFFF (which the local SQS emulator refuses) and parses back to the same key', () => {
+    // Prepare
+    const message = {
+      bucket: 'b',
+      key: 'uploads/b/selfie 😀 𝒜.jpg',
+      selfieId: 's3://b/uploads/b/selfie 😀 𝒜.jpg',
+      batchId: 'b',
+      receivedAt: '2026-11-26T00:00:00.000Z',
+    };
+
+    // Act
+    const body = serializeVerifySelfieMessage(message);
+
+    // Assess
+    expect(body).not.toMatch(/[\u{10000}-\u{10FFFF}]/u);
+    expect(body).toContain('\\ud83d\\ude00');
+    expect(parseVerifySelfieMessage(body)).toEqual(message);
   });
 });
