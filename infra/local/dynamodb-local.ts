@@ -7,6 +7,8 @@ import { freeLoopbackPort, waitFor } from './ports.ts';
 export interface DynamoDbLocal {
   endpoint: string;
   port: number;
+  /** The java process's pid. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -14,6 +16,8 @@ export interface DynamoDbLocalOptions {
   /** Directory for a file-backed database; in memory when absent. */
   dbPath?: string;
   port?: number;
+  /** Called as soon as the java process exists, before it answers (e.g. to write a pid file). */
+  onSpawn?: (pid: number) => void;
 }
 
 export class JavaMissingError extends Error {
@@ -65,6 +69,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -88,6 +93,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   return {
     endpoint,
     port,
+    pid: child.pid ?? 0,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { isProcessAlive } from './state-dir.ts';
 
@@ -6,14 +6,15 @@ import { isProcessAlive } from './state-dir.ts';
  * DynamoDB Local runs as a java child process. A host killed with SIGKILL cannot stop it, so the
  * child's pid is written to the state folder and the next host stops that orphan (and only it: the
  * pid must still be a DynamoDBLocal.jar serving this same folder) before opening the database.
- * Finding the child's pid reads /proc; where there is none (macOS), the orphan must be stopped by hand.
  */
 export async function startFileBackedDynamoDb(dbPath: string, pidFile: string): Promise<DynamoDbLocal> {
   await stopOrphanedDynamoDb(dbPath, pidFile);
-  const dynamodb = await startDynamoDbLocal({ dbPath });
-  const pid = findOwnChild(dbPath);
-  if (pid === undefined) return dynamodb;
-  writeFileSync(pidFile, String(pid));
+  // The pid is on disk before DynamoDB Local answers, so a host killed during start-up leaves no orphan.
+  const dynamodb = await startDynamoDbLocal({
+    dbPath,
+    onSpawn: (pid) => writeFileSync(pidFile, String(pid)),
+  });
+  const { pid } = dynamodb;
   // Covers every exit but SIGKILL (uncaught errors, process.exit): the child never outlives the host.
   const killOnExit = () => {
     try {
@@ -26,8 +27,6 @@ export async function startFileBackedDynamoDb(dbPath: string, pidFile: string): 
   return {
     ...dynamodb,
     async stop() {
-      // Stopped by pid rather than dynamodb.stop(), whose 5 s fallback timer is not unref'd and
-      // would keep the CLI alive 5 s after its work is done.
       await stopProcess(pid);
       process.off('exit', killOnExit);
       rmSync(pidFile, { force: true });
@@ -46,27 +45,6 @@ function commandLineOf(pid: number): string[] {
 function servesFolder(args: string[], dbPath: string): boolean {
   const at = args.indexOf('-dbPath');
   return args.some((a) => a.endsWith('DynamoDBLocal.jar')) && at >= 0 && args[at + 1] === dbPath;
-}
-
-function findOwnChild(dbPath: string): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Field 4 of /proc/<pid>/stat is the parent pid; the command name (field 2) may hold spaces.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent === process.pid && servesFolder(commandLineOf(Number(entry)), dbPath)) return Number(entry);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return undefined;
 }
 
 async function stopOrphanedDynamoDb(dbPath: string, pidFile: string): Promise<void> {
