@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Corpus,
+  decidedTotal,
   doubleCharges,
   readEvents,
   readLedger,
+  runArgs,
   runToCompletion,
-  sandboxFaults,
   startCli,
-  stopLeftoverDynamoDb,
-  writeCorpus,
-} from './support.ts';
+  stopDynamoDbServing,
+} from '../support/cli-runs.ts';
+import { type Corpus, sandboxFaults, writeCorpus } from './support.ts';
 
 /** A child run takes 40-50 s here (a duplicate waits out its 30 s redelivery); leave room for a busy machine. */
 const E2E_TIMEOUT_MS = 180_000;
@@ -43,7 +43,7 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
   }, E2E_TIMEOUT_MS);
 
   afterAll(async () => {
-    stopLeftoverDynamoDb(stateDir);
+    stopDynamoDbServing(stateDir);
     await rm(root, { recursive: true, force: true });
   });
 
@@ -51,17 +51,7 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
     'resumes to every file decided, with no reference charged twice and one event per selfie',
     async () => {
       // Prepare: a slow vendor and few slots, so the kill lands while calls are in flight
-      const args = [
-        'run',
-        corpusDir,
-        '--json',
-        '--batch',
-        BATCH,
-        '--state-dir',
-        stateDir,
-        '--seed',
-        'e2e-crash',
-      ];
+      const args = runArgs(corpusDir, BATCH, stateDir, '--seed', 'e2e-crash');
       const slow = [...sandboxFaults.slice(0, 4), '--latency-ms', '150-400', '--concurrency', '4'];
       const first = startCli([...args, ...slow]);
       const deadline = Date.now() + 60_000;
@@ -86,16 +76,15 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
       expect(result.recovered?.unfinished).toBeGreaterThan(0);
 
       // Assess: every file terminal
-      const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
       expect(result.total).toBe(corpus.files.length);
-      expect(decided).toBe(corpus.files.length);
+      expect(decidedTotal(result)).toBe(corpus.files.length);
       expect(result.decidedThisRun).toBeGreaterThan(0);
 
       // Assess: money and events
       const ledger = readLedger(stateDir);
       expect(doubleCharges(ledger)).toEqual([]);
       const events = readEvents(stateDir);
-      expect(new Set(events.map((e) => e.detail.selfieId)).size).toBe(corpus.files.length);
+      expect(new Set(events.map((e) => e.selfieId)).size).toBe(corpus.files.length);
       expect(events).toHaveLength(corpus.files.length);
     },
     E2E_TIMEOUT_MS,

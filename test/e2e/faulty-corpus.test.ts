@@ -6,15 +6,15 @@ import { localResourceNames } from '../../infra/local/resources.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import {
-  type Corpus,
+  decidedTotal,
   doubleCharges,
   readEvents,
   readLedger,
+  runArgs,
   runToCompletion,
-  sandboxFaults,
-  stopLeftoverDynamoDb,
-  writeCorpus,
-} from './support.ts';
+  stopDynamoDbServing,
+} from '../support/cli-runs.ts';
+import { type Corpus, sandboxFaults, writeCorpus } from './support.ts';
 
 /** A child run takes 40-50 s here (a duplicate waits out its 30 s redelivery); leave room for a busy machine. */
 const E2E_TIMEOUT_MS = 180_000;
@@ -35,7 +35,7 @@ describe('liveness-batch run over a faulty sandbox (child process, real emulator
   }, E2E_TIMEOUT_MS);
 
   afterAll(async () => {
-    stopLeftoverDynamoDb(stateDir);
+    stopDynamoDbServing(stateDir);
     await rm(root, { recursive: true, force: true });
   });
 
@@ -43,23 +43,13 @@ describe('liveness-batch run over a faulty sandbox (child process, real emulator
     'decides every file, charges each reference once, never charges a rejected file, archives one event per selfie',
     async () => {
       // Act
-      const result = await runToCompletion([
-        'run',
-        corpusDir,
-        '--json',
-        '--batch',
-        BATCH,
-        '--state-dir',
-        stateDir,
-        '--seed',
-        'e2e-faults',
-        ...sandboxFaults,
-      ]);
+      const result = await runToCompletion(
+        runArgs(corpusDir, BATCH, stateDir, '--seed', 'e2e-faults', ...sandboxFaults),
+      );
 
       // Assess: every file terminal
-      const decided = Object.values(result.decisions).reduce((a, b) => a + b, 0);
       expect(result.total).toBe(corpus.files.length);
-      expect(decided).toBe(result.total);
+      expect(decidedTotal(result)).toBe(result.total);
       expect(result.decisions.REJECTED).toBeGreaterThanOrEqual(corpus.badFiles.length);
       expect(result.duplicatesReused).toBeGreaterThanOrEqual(1);
 
@@ -77,10 +67,10 @@ describe('liveness-batch run over a faulty sandbox (child process, real emulator
 
       // Assess: exactly one archived event per selfie, with the decision the summary counted
       const events = readEvents(stateDir);
-      const selfieIds = new Set(events.map((e) => e.detail.selfieId));
+      const selfieIds = new Set(events.map((e) => e.selfieId));
       expect(events).toHaveLength(result.total);
       expect(selfieIds.size).toBe(result.total);
-      const byKey = new Map(events.map((e) => [e.detail.key, e.detail.decision]));
+      const byKey = new Map(events.map((e) => [e.key, e.decision]));
       for (const file of corpus.badFiles) expect(byKey.get(`uploads/${BATCH}/${file}`)).toBe('REJECTED');
       expect(
         byKey.has(`uploads/${BATCH}/face 7.webp`) ||
@@ -98,15 +88,7 @@ describe('liveness-batch run over a faulty sandbox (child process, real emulator
       const paidBefore = readLedger(stateDir).filter((e) => e.charged).length;
 
       // Act
-      const again = await runToCompletion([
-        'run',
-        corpusDir,
-        '--json',
-        '--batch',
-        BATCH,
-        '--state-dir',
-        stateDir,
-      ]);
+      const again = await runToCompletion(runArgs(corpusDir, BATCH, stateDir));
 
       // Assess
       expect(again.decidedThisRun).toBe(0);

@@ -7,15 +7,16 @@ import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import type { OutcomeEventDetail } from '../../shared/events/outcome-event.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import {
-  type CorpusFile,
+  decidedTotal,
+  doubleCharges,
   parseRunResult,
   readEvents,
-  seededRandom,
+  runArgs,
   startCli,
-  stateTextFiles,
   stopDynamoDbServing,
-  writeHostileCorpus,
-} from './support.ts';
+} from '../support/cli-runs.ts';
+import { seededRandom } from '../support/images.ts';
+import { type CorpusFile, stateTextFiles, writeHostileCorpus } from './support.ts';
 
 const BATCH = 'reliability';
 const SEED = 20261126;
@@ -57,13 +58,9 @@ describe('liveness-batch run over a hostile corpus, under vendor faults, killed 
       ledgerFile: join(root, 'vendor-ledger.jsonl'),
     });
 
-    const args = [
-      'run',
+    const args = runArgs(
       corpusDir,
-      '--json',
-      '--batch',
       BATCH,
-      '--state-dir',
       stateDir,
       '--concurrency',
       '8',
@@ -73,7 +70,7 @@ describe('liveness-batch run over a hostile corpus, under vendor faults, killed 
       USER_ID,
       '--api-key',
       API_KEY,
-    ];
+    );
     const random = seededRandom(SEED);
     for (let run = 0; ; run++) {
       const cli = startCli(args);
@@ -123,8 +120,7 @@ describe('liveness-batch run over a hostile corpus, under vendor faults, killed 
 
   it('decides every object exactly once: summary, results and one event per selfie', () => {
     // Assess: the summary counts every file once
-    const decided = Object.values(final.decisions).reduce((a, b) => a + b, 0);
-    expect(decided).toBe(files.length);
+    expect(decidedTotal(final)).toBe(files.length);
     // Assess: one event per selfie, for exactly the corpus's keys
     const perSelfie = new Map<string, number>();
     for (const e of events) perSelfie.set(e.selfieId, (perSelfie.get(e.selfieId) ?? 0) + 1);
@@ -162,8 +158,7 @@ describe('liveness-batch run over a hostile corpus, under vendor faults, killed 
     const ledger = sandbox.ledger();
     const charged = ledger.filter((e) => e.charged && e.transactionReference !== null);
     // No reference charged twice
-    const references = charged.map((e) => e.transactionReference);
-    expect(references.length - new Set(references).size).toBe(0);
+    expect(doubleCharges(ledger)).toEqual([]);
     // No selfie charged under two references (a crash resends its open reference instead)
     const prefixOf = (file: CorpusFile) => transactionReferenceFor(selfieIdOf(file), 1).slice(0, -1);
     const chargesPerFile = files.map((f) => ({

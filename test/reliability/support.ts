@@ -1,13 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunResult } from '../../cli/run.ts';
-import type { OutcomeEventDetail } from '../../shared/events/outcome-event.ts';
 import { defaultPreflightLimits } from '../../shared/preflight/limits.ts';
 import { type CorpusEntry, hostileCorpus, syntheticFace } from '../support/images.ts';
-
-export const repoRoot = join(import.meta.dirname, '..', '..');
 
 export interface CorpusFile {
   /** Path under the corpus folder, `/`-separated: the S3 key below the batch folder. */
@@ -25,18 +20,6 @@ const extensions: Record<string, string> = {
   text: 'txt',
   unknown: 'bin',
 };
-
-/** mulberry32: kill times and other choices are seeded, so a failure replays. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Everything hostile preflight knows (hostileCorpus), the same bytes under several keys, keys that
@@ -87,49 +70,6 @@ export async function writeHostileCorpus(dir: string, faces: number): Promise<Co
   return files;
 }
 
-export interface CliRun {
-  child: ChildProcess;
-  output: () => string;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-/** The CLI as a user runs it, in its own process so it can be killed like one. */
-export function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'liveness-batch.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stdout: string;
-    stderr: string;
-  }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, output: () => stdout + stderr, done };
-}
-
-export function parseRunResult(stdout: string): RunResult {
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as RunResult;
-}
-
-export function readEvents(stateDir: string): OutcomeEventDetail[] {
-  const file = join(stateDir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim())
-    .map((line) => (JSON.parse(line) as { detail: OutcomeEventDetail }).detail);
-}
-
 /** Every text file the host wrote under its state folder, except DynamoDB Local's database. */
 export function stateTextFiles(stateDir: string): Array<{ path: string; text: string }> {
   return readdirSync(stateDir, { recursive: true, withFileTypes: true })
@@ -138,28 +78,4 @@ export function stateTextFiles(stateDir: string): Array<{ path: string; text: st
       path: join(e.parentPath, e.name),
       text: readFileSync(join(e.parentPath, e.name), 'utf8'),
     }));
-}
-
-/**
- * Stops every DynamoDB Local serving this state folder, found through /proc rather than the pid file:
- * a host killed while DynamoDB Local was still starting has not written the pid file yet, and its
- * java child survives it (see docs/benchmarks.md). Returns how many were still running.
- */
-export function stopDynamoDbServing(stateDir: string): number {
-  const folder = join(stateDir, 'dynamodb');
-  let stopped = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const at = args.indexOf('-dbPath');
-      if (args.some((a) => a.endsWith('DynamoDBLocal.jar')) && at >= 0 && args[at + 1] === folder) {
-        process.kill(Number(entry), 'SIGKILL');
-        stopped += 1;
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return stopped;
 }

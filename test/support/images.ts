@@ -41,7 +41,7 @@ export interface SyntheticFaceOptions {
 }
 
 /** mulberry32: a tiny seeded PRNG, good enough to vary drawings reproducibly. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
