@@ -11,7 +11,7 @@ import {
 import { AuditQueries } from '../shared/results/audit-queries.ts';
 import { selfieIdOf } from '../shared/selfie.ts';
 import { type Command, UsageError } from './command.ts';
-import { type OpsIo, openOutput, parseOpsArgs, processIo } from './ops/io.ts';
+import { type OpsIo, openOutput, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
 const HELP = `Usage: liveness-batch audit QUERY [--format table|json|csv] [--out FILE] [where]
@@ -133,13 +133,8 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
     format: { type: 'string' },
     out: { type: 'string' },
   });
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const parsed = flagsSchema.safeParse(values);
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
-  const flags = parsed.data;
+  if (values.help) return printHelp(io, HELP);
+  const flags = parseFlags(flagsSchema, values);
   const query = queryOf(flags);
 
   const target = await openTarget(values, 'table', io.deps);

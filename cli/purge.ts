@@ -4,7 +4,7 @@ import { parseDuration } from '../shared/operations/time-input.ts';
 import { ResultsRepository } from '../shared/results/repository.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { type Command, UsageError } from './command.ts';
-import { type OpsIo, parseOpsArgs, processIo } from './ops/io.ts';
+import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
 const HELP = `Usage: liveness-batch purge --older-than DURATION [--dry-run] [where]
@@ -26,18 +26,15 @@ ${targetHelp('bucket')}`;
 
 export async function runPurge(argv: string[], io: OpsIo = processIo()): Promise<number> {
   const { values } = parseOpsArgs(argv, { 'older-than': { type: 'string' }, 'dry-run': { type: 'boolean' } });
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const olderThan = z
-    .string({ error: '--older-than DURATION is required, e.g. --older-than 30d' })
-    .safeParse(values['older-than']);
-  if (!olderThan.success) throw new UsageError(olderThan.error.issues.map((i) => i.message).join('; '));
-  const olderThanMs = parseDuration(olderThan.data);
+  if (values.help) return printHelp(io, HELP);
+  const olderThan = parseFlags(
+    z.string({ error: '--older-than DURATION is required, e.g. --older-than 30d' }),
+    values['older-than'],
+  );
+  const olderThanMs = parseDuration(olderThan);
   if (olderThanMs === undefined) {
     throw new UsageError(
-      `--older-than must be a positive duration like 30d, 12h, 90m or 45s (got "${olderThan.data}")`,
+      `--older-than must be a positive duration like 30d, 12h, 90m or 45s (got "${olderThan}")`,
     );
   }
   const dryRun = values['dry-run'] === true;
@@ -45,7 +42,7 @@ export async function runPurge(argv: string[], io: OpsIo = processIo()): Promise
   try {
     if (!target.s3 || !target.bucket) throw new Error('No bucket for this target');
     io.stdout.write(
-      `${dryRun ? 'Dry run: listing' : 'Purging'} objects under s3://${target.bucket}/${target.uploadPrefix} older than ${olderThan.data} (${target.description})\n`,
+      `${dryRun ? 'Dry run: listing' : 'Purging'} objects under s3://${target.bucket}/${target.uploadPrefix} older than ${olderThan} (${target.description})\n`,
     );
     const summary = await purgeExpiredSelfies({
       s3: target.s3,

@@ -11,7 +11,7 @@ import {
 } from '../shared/operations/reconcile.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
 import { type Command, UsageError } from './command.ts';
-import { type OpsIo, parseOpsArgs, processIo } from './ops/io.ts';
+import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
 const HELP = `Usage: liveness-batch reconcile --statement FILE.csv [--batch ID] [--format text|json] [where]
@@ -110,13 +110,8 @@ export async function runReconcile(argv: string[], io: OpsIo = processIo()): Pro
     batch: { type: 'string' },
     format: { type: 'string' },
   });
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const parsed = flagsSchema.safeParse(values);
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
-  const flags = parsed.data;
+  if (values.help) return printHelp(io, HELP);
+  const flags = parseFlags(flagsSchema, values);
   try {
     await access(flags.statement);
   } catch {

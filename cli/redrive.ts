@@ -1,7 +1,7 @@
 import { type RedrivenMessage, redriveDeadLetters } from '../shared/operations/redrive.ts';
 import { ResultsRepository } from '../shared/results/repository.ts';
 import type { Command } from './command.ts';
-import { type OpsIo, parseOpsArgs, processIo } from './ops/io.ts';
+import { type OpsIo, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
 const HELP = `Usage: liveness-batch redrive [--dry-run] [where]
@@ -32,10 +32,7 @@ const what: Record<RedrivenMessage['result'], [string, string]> = {
 
 export async function runRedrive(argv: string[], io: OpsIo = processIo()): Promise<number> {
   const { values } = parseOpsArgs(argv, { 'dry-run': { type: 'boolean' } });
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  if (values.help) return printHelp(io, HELP);
   const dryRun = values['dry-run'] === true;
   const target = await openTarget(values, 'queues', io.deps);
   try {

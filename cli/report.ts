@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { gatherBatchReport } from '../shared/reports/batch-report.ts';
 import { renderBatchReport } from '../shared/reports/html-report.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
-import { type Command, UsageError } from './command.ts';
-import { type OpsIo, parseOpsArgs, processIo } from './ops/io.ts';
+import type { Command } from './command.ts';
+import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
 const HELP = `Usage: liveness-batch report --batch ID [--out FILE.html] [--price-per-call N] [--currency C] [where]
@@ -47,13 +47,8 @@ export async function runReport(argv: string[], io: OpsIo = processIo()): Promis
     'price-per-call': { type: 'string' },
     currency: { type: 'string' },
   });
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const parsed = flagsSchema.safeParse(values);
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
-  const flags = parsed.data;
+  if (values.help) return printHelp(io, HELP);
+  const flags = parseFlags(flagsSchema, values);
   const target = await openTarget(values, 'table', io.deps);
   try {
     const queries = new AuditQueries(target.db, target.tableName);

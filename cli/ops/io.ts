@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import type { z } from 'zod';
 import { UsageError } from '../command.ts';
 import { type TargetDeps, targetOptions } from './target.ts';
 
@@ -28,6 +29,19 @@ export function parseOpsArgs<const Own extends Record<string, OptionSpec>>(argv:
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+/** Answers `--help`: writes the command's help text and returns its exit code, 0. */
+export function printHelp(io: OpsIo, help: string): number {
+  io.stdout.write(`${help}\n`);
+  return 0;
+}
+
+/** Checks flags against a command's schema; what it rejects is a UsageError naming every problem. */
+export function parseFlags<Schema extends z.ZodType>(schema: Schema, values: unknown): z.output<Schema> {
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
+  return parsed.data;
 }
 
 /** Standard output, or a file (`--out`), closed and flushed by `close()`. */
