@@ -28,8 +28,8 @@ export interface VerifyWithRetriesOptions {
   backoff: { baseMs: number; maxMs: number };
   /** Writes the attempt ahead of the call and returns the transactionReference to send. */
   beginAttempt(attempt: number): Promise<string>;
-  /** Records the attempt as soon as it ends. */
-  endAttempt(record: AttemptRecord): Promise<void>;
+  /** Records the attempt as soon as it ends; `result` carries the vendor's answer for the record. */
+  endAttempt(record: AttemptRecord, result: CallResult): Promise<void>;
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1); injectable so the jitter can be tested. */
   random?: () => number;
@@ -103,7 +103,7 @@ export async function verifyWithRetries(options: VerifyWithRetriesOptions): Prom
     final = await client.call(image, transactionReference);
     const record = toRecord(attempt, transactionReference, final);
     attempts.push(record);
-    await options.endAttempt(record);
+    await options.endAttempt(record, final);
 
     if (final.outcome === 'completed') return { final, attempts, stoppedBecause: 'completed' };
     if (final.outcome === 'permanent') return { final, attempts, stoppedBecause: 'permanent' };

@@ -52,6 +52,21 @@ export const attemptItemSchema = z.looseObject({
   responseCode: z.string().optional(),
   outcome: z.enum(ATTEMPT_OUTCOMES),
   detail: z.string().optional(),
+  /**
+   * The vendor's verdict of a completed attempt, kept with the attempt so a delivery that crashed
+   * before recording the decision can be finished from it instead of paying for a new call.
+   */
+  verdict: z
+    .object({
+      verificationStatus: z.enum(['VERIFIED', 'NOT VERIFIED']),
+      liveScore: z.number().nullable(),
+      popScore: z.number().nullable(),
+      debitStatus: z.string().nullable(),
+      responseCode: z.string(),
+      transactionReference: z.string().nullable(),
+      raw: z.record(z.string(), z.unknown()),
+    })
+    .optional(),
 });
 export type AttemptItem = z.infer<typeof attemptItemSchema>;
 

@@ -53,6 +53,7 @@ export interface EndedAttempt {
   httpStatus?: number;
   responseCode?: string;
   detail?: string;
+  verdict?: AttemptItem['verdict'];
 }
 
 export type ContentClaim =
@@ -168,12 +169,13 @@ export class ResultsRepository {
       sha256: string;
       preflight: SelfieResult['preflight'];
     },
-  ): Promise<'acquired' | 'terminal' | 'leased'> {
+  ): Promise<{ status: 'acquired'; result: SelfieResult } | { status: 'terminal' } | { status: 'leased' }> {
     try {
-      await this.db.send(
+      const out = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: keys.selfie(selfieId), sk: keys.result },
+          ReturnValues: 'ALL_NEW',
           UpdateExpression: [
             'SET #state = :processing, receiveCount = :rc, updatedAt = :at, gsi1sk = :g1sk, sha256 = :sha,',
             'preflight = :pf, leaseId = :lease, leaseUntil = :until',
@@ -193,11 +195,12 @@ export class ResultsRepository {
           },
         }),
       );
-      return 'acquired';
+      // The item as this lease holds it: the calls and charges already counted for it.
+      return { status: 'acquired', result: selfieResultSchema.parse(withoutNulls(out.Attributes ?? {})) };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const current = await this.getResult(selfieId);
-      return current && !isTerminal(current.state) ? 'leased' : 'terminal';
+      return current && !isTerminal(current.state) ? { status: 'leased' } : { status: 'terminal' };
     }
   }
 
@@ -273,13 +276,14 @@ export class ResultsRepository {
         TableName: this.tableName,
         Key: { pk: keys.selfie(attempt.selfieId), sk: keys.attempt(attempt.attempt) },
         UpdateExpression:
-          'SET outcome = :outcome, endedAt = :ended, httpStatus = :http, responseCode = :code, detail = :detail',
+          'SET outcome = :outcome, endedAt = :ended, httpStatus = :http, responseCode = :code, detail = :detail, verdict = :verdict',
         ExpressionAttributeValues: {
           ':outcome': attempt.outcome,
           ':ended': attempt.endedAt,
           ':http': attempt.httpStatus ?? null,
           ':code': attempt.responseCode ?? null,
           ':detail': attempt.detail ?? null,
+          ':verdict': attempt.verdict ?? null,
         },
       }),
     );

@@ -9,6 +9,7 @@ import type { VerifySelfieMessage } from '../messages.ts';
 import { metricNames } from '../metric-names.ts';
 import { countBy, type Logger, type Metrics, MetricUnit } from '../observability.ts';
 import { type PreflightLimits, preflightSelfie } from '../preflight/index.ts';
+import type { AttemptItem } from '../results/records.ts';
 import type { DecisionRecord, ResultsRepository } from '../results/repository.ts';
 import type { SelfieRef } from '../selfie.ts';
 import type { VendorGate } from './vendor-gate.ts';
@@ -76,17 +77,24 @@ export async function verifySelfie(
     const reuseUntil = reuse
       ? Math.floor(now().getTime() / 1000) + deps.duplicateReuseWindowHours * 3600
       : undefined;
-    let recorded = await repository.recordDecision(
-      { selfieId, batchId, sha256 },
-      { ...record, decidedAt },
-      reuseUntil,
-    );
-    if (!recorded && reuseUntil !== undefined) {
-      // The content claim moved to another selfie (ours expired): record the decision without it.
-      const current = await repository.getResult(selfieId);
-      if (current && !isTerminal(current.state)) {
-        recorded = await repository.recordDecision({ selfieId, batchId }, { ...record, decidedAt });
+    let recorded: boolean;
+    try {
+      recorded = await repository.recordDecision(
+        { selfieId, batchId, sha256 },
+        { ...record, decidedAt },
+        reuseUntil,
+      );
+      if (!recorded && reuseUntil !== undefined) {
+        // The content claim moved to another selfie (ours expired): record the decision without it.
+        const current = await repository.getResult(selfieId);
+        if (current && !isTerminal(current.state)) {
+          recorded = await repository.recordDecision({ selfieId, batchId }, { ...record, decidedAt });
+        }
       }
+    } catch (error) {
+      // Alive but unable to record: give the selfie back now rather than when the lease runs out.
+      await repository.releaseLease(selfieId).catch(() => undefined);
+      throw error;
     }
     if (!recorded) return { kind: 'already-decided' } as const;
     if (sha256 && !reuse) await repository.releaseContent(sha256, selfieId);
@@ -167,86 +175,105 @@ export async function verifySelfie(
     sha256,
     preflight: { format: preflight.format, original: preflight.original, final: preflight.final },
   });
-  if (acquired === 'terminal') return { kind: 'already-decided' };
-  if (acquired === 'leased') {
+  if (acquired.status === 'terminal') return { kind: 'already-decided' };
+  if (acquired.status === 'leased') {
     return {
       kind: 'retry-later',
       reason: 'another delivery of this selfie is in progress',
       delaySeconds: 60,
     };
   }
+  const counted = { calls: acquired.result.attempts, paid: acquired.result.paidCalls };
 
-  // Resume numbering after earlier deliveries; an attempt left open by a crash is resent with its reference.
+  // Resume after earlier deliveries. An attempt left open by a crash is resent with its reference;
+  // one that completed before a crash is decided from the verdict it kept, without another call.
   const attempts = await repository.listAttempts(selfieId);
   const open = attempts.find((a) => a.outcome === 'open');
+  const answered = attempts.find((a) => a.outcome === 'completed' && a.verdict);
   const lastNumber = attempts.reduce((max, a) => Math.max(max, a.attempt), 0);
   if (open) log.warn('Resuming an attempt left open by an earlier delivery', { attempt: open.attempt });
 
-  let run: Awaited<ReturnType<typeof verifyWithRetries>>;
-  try {
-    run = await verifyWithRetries({
-      client: deps.vendor,
-      image: preflight.jpeg,
-      firstAttempt: open ? open.attempt : lastNumber + 1,
-      maxAttempts: deps.retry.maxAttempts,
-      deadline: delivery.deadline,
-      backoff: deps.retry.backoff,
-      beginAttempt: async (attempt) => {
-        const transactionReference = transactionReferenceFor(selfieId, attempt);
-        await repository.beginAttempt({
-          selfieId,
-          attempt,
-          transactionReference,
-          startedAt: now().toISOString(),
-        });
-        return transactionReference;
-      },
-      endAttempt: async (record) => {
-        await repository.endAttempt({ ...record, selfieId });
-        metrics.addMetric(
-          metricNames.vendorLatency,
-          MetricUnit.Milliseconds,
-          Date.parse(record.endedAt) - Date.parse(record.startedAt),
-        );
-        log.info('Vendor attempt ended', {
-          attempt: record.attempt,
-          transactionReference: record.transactionReference,
-          outcome: record.outcome,
-          httpStatus: record.httpStatus,
-          responseCode: record.responseCode,
-        });
-      },
+  let run: Awaited<ReturnType<typeof verifyWithRetries>> = {
+    final: null,
+    attempts: [],
+    stoppedBecause: 'completed',
+  };
+  if (!answered) {
+    try {
+      run = await verifyWithRetries({
+        client: deps.vendor,
+        image: preflight.jpeg,
+        firstAttempt: open ? open.attempt : lastNumber + 1,
+        maxAttempts: deps.retry.maxAttempts,
+        deadline: delivery.deadline,
+        backoff: deps.retry.backoff,
+        beginAttempt: async (attempt) => {
+          const transactionReference = transactionReferenceFor(selfieId, attempt);
+          await repository.beginAttempt({
+            selfieId,
+            attempt,
+            transactionReference,
+            startedAt: now().toISOString(),
+          });
+          return transactionReference;
+        },
+        endAttempt: async (record, result) => {
+          await repository.endAttempt({ ...record, selfieId, verdict: verdictOf(result) });
+          metrics.addMetric(
+            metricNames.vendorLatency,
+            MetricUnit.Milliseconds,
+            Date.parse(record.endedAt) - Date.parse(record.startedAt),
+          );
+          log.info('Vendor attempt ended', {
+            attempt: record.attempt,
+            transactionReference: record.transactionReference,
+            outcome: record.outcome,
+            httpStatus: record.httpStatus,
+            responseCode: record.responseCode,
+          });
+        },
+      });
+    } catch (error) {
+      // This process is alive and gives the selfie back; only a crash leaves the lease to run out.
+      await repository.releaseLease(selfieId, leaseId);
+      throw error;
+    }
+  } else {
+    log.warn('Deciding from an attempt that completed before an earlier delivery crashed', {
+      attempt: answered.attempt,
     });
-  } catch (error) {
-    // This process is alive and gives the selfie back; only a crash leaves the lease to run out.
-    await repository.releaseLease(selfieId, leaseId);
-    throw error;
   }
 
-  const calls = run.attempts.length;
-  const paid = run.attempts.filter((a) => a.outcome === 'completed').length;
-  if (calls > 1) metrics.addMetric(metricNames.vendorRetries, MetricUnit.Count, calls - 1);
-  if (paid > 0) metrics.addMetric(metricNames.paidCalls, MetricUnit.Count, paid);
+  // Calls and charges not yet on the result: this delivery's, and any of a delivery that crashed.
+  const allAttempts = [...attempts, ...run.attempts];
+  const distinct = (list: typeof allAttempts) => new Set(list.map((a) => a.attempt)).size;
+  const calls = distinct(allAttempts) - counted.calls;
+  const paid = distinct(allAttempts.filter((a) => a.outcome === 'completed')) - counted.paid;
+  if (run.attempts.length > 1)
+    metrics.addMetric(metricNames.vendorRetries, MetricUnit.Count, run.attempts.length - 1);
+  const paidNow = run.attempts.filter((a) => a.outcome === 'completed').length;
+  if (paidNow > 0) metrics.addMetric(metricNames.paidCalls, MetricUnit.Count, paidNow);
   const final: CallResult | null = run.final;
   const reference = run.attempts.at(-1)?.transactionReference;
 
-  if (final?.outcome === 'completed') {
-    const verdict = decide(
-      { status: final.verificationStatus, liveScore: final.liveScore, popScore: final.popScore },
+  const verdict = answered?.verdict ?? (final ? verdictOf(final) : undefined);
+  if (verdict) {
+    const decision = decide(
+      { status: verdict.verificationStatus, liveScore: verdict.liveScore, popScore: verdict.popScore },
       deps.thresholds,
     );
     return finish(
       {
-        ...verdict,
+        ...decision,
         callsThisDelivery: calls,
         paidCallsThisDelivery: paid,
-        vendorStatus: final.verificationStatus,
-        vendorResponseCode: final.responseCode,
-        vendorResponse: final.raw,
-        liveScore: final.liveScore,
-        popScore: final.popScore,
-        debitStatus: final.debitStatus,
-        transactionReference: final.transactionReference ?? reference,
+        vendorStatus: verdict.verificationStatus,
+        vendorResponseCode: verdict.responseCode,
+        vendorResponse: verdict.raw,
+        liveScore: verdict.liveScore,
+        popScore: verdict.popScore,
+        debitStatus: verdict.debitStatus,
+        transactionReference: verdict.transactionReference ?? answered?.transactionReference ?? reference,
       },
       sha256,
       true,
@@ -313,4 +340,18 @@ export async function verifySelfie(
     });
     return { kind: 'retry-later', reason: lastError, delaySeconds } as const;
   }
+}
+
+/** What a completed call's attempt record keeps: enough to record the decision later. */
+function verdictOf(result: CallResult): AttemptItem['verdict'] {
+  if (result.outcome !== 'completed') return undefined;
+  return {
+    verificationStatus: result.verificationStatus,
+    liveScore: result.liveScore,
+    popScore: result.popScore,
+    debitStatus: result.debitStatus,
+    responseCode: result.responseCode,
+    transactionReference: result.transactionReference,
+    raw: result.raw,
+  };
 }

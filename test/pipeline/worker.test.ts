@@ -261,3 +261,43 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
     });
   });
 });
+
+describe('worker handler after a crash between the vendor answer and the decision', () => {
+  let pipeline: PipelineFixture | undefined;
+  afterEach(async () => {
+    await pipeline?.stop();
+    pipeline = undefined;
+  });
+
+  it('decides from the completed attempt on redelivery, without calling the vendor again', async () => {
+    // Prepare: the attempt is recorded as completed, then the decision write "crashes" once.
+    pipeline = await createPipelineFixture();
+    await pipeline.enqueue([await pipeline.upload('uploads/answered/face.jpg', await face(11))]);
+    const repository = pipeline.workerRuntime.verification.repository;
+    const realRecordDecision = repository.recordDecision.bind(repository);
+    let crashed = false;
+    repository.recordDecision = async (...args) => {
+      if (!crashed) {
+        crashed = true;
+        throw new Error('simulated crash after the vendor answered and the attempt was recorded');
+      }
+      return realRecordDecision(...args);
+    };
+
+    // Act
+    await pipeline.drain();
+
+    // Assess
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/answered/face.jpg' });
+    const result = await pipeline.repository.getResult(selfieId);
+    expect(crashed).toBe(true);
+    expect(pipeline.sandbox.ledger()).toHaveLength(1);
+    expect(result).toMatchObject({
+      attempts: 1,
+      paidCalls: 1,
+      transactionReference: transactionReferenceFor(selfieId, 1),
+    });
+    expect(['VERIFIED', 'NOT_VERIFIED']).toContain(result?.decision);
+    expect(await pipeline.repository.getBatchSummary('answered')).toMatchObject({ total: 1, paidCalls: 1 });
+  });
+});
