@@ -4,6 +4,7 @@ import { statePaths } from '../infra/local/state-dir.ts';
 import { type Command, UsageError } from './command.ts';
 import { localCloudHelp, parseCommandLine, parseLocalCloudFlags } from './local-flags.ts';
 import { bootLocalCloud, HostUnavailableError } from './session.ts';
+import { untilInterrupted } from './signals.ts';
 import { Terminal } from './terminal.ts';
 
 const HELP = `Usage: liveness-batch up [options]
@@ -96,15 +97,7 @@ export const upCommand: Command = {
           `messages received ${a.received}  invocations ${a.invocations} (${a.running} running)  vendor calls ${calls.calls} (${calls.inFlight} in flight)`,
         );
       }, 1000);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          process.off('SIGINT', done);
-          process.off('SIGTERM', done);
-          resolve();
-        };
-        process.on('SIGINT', done);
-        process.on('SIGTERM', done);
-      });
+      await untilInterrupted();
       clearInterval(timer);
       terminal.endStatus();
       terminal.note('Stopping the local cloud...');

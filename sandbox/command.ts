@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../cli/command.ts';
+import { untilInterrupted } from '../cli/signals.ts';
 import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
 import { parseSandboxFlags, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
 import type { LedgerEntry } from './ledger.ts';
@@ -126,15 +127,7 @@ export const sandboxCommand: Command = {
         'Ctrl-C to stop.',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        resolve();
-      };
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
+    await untilInterrupted();
     await sandbox.stop();
     console.log('Liveness sandbox stopped.');
     return 0;
