@@ -23,12 +23,17 @@ export async function processResultStream(
   event: DynamoDBStreamEvent,
   runtime: PublishRuntime,
 ): Promise<DynamoDBBatchResponse> {
-  const { published, unpublished, failedSequenceNumbers } = await publishOutcomes(event.Records, runtime);
+  const { published, unpublished, unreadable, failedSequenceNumbers } = await publishOutcomes(
+    event.Records,
+    runtime,
+  );
   runtime.metrics.addMetric(metricNames.eventsPublished, MetricUnit.Count, published);
-  if (unpublished.length > 0) {
-    runtime.metrics.addMetric(metricNames.publishFailures, MetricUnit.Count, unpublished.length);
+  const failures = unpublished.length + unreadable.length;
+  if (failures > 0) {
+    runtime.metrics.addMetric(metricNames.publishFailures, MetricUnit.Count, failures);
     runtime.logger.error('Some outcome events could not be published', {
-      failures: unpublished.map(({ errorCode, errorMessage }) => ({ errorCode, errorMessage })),
+      unpublished: unpublished.map(({ errorCode, errorMessage }) => ({ errorCode, errorMessage })),
+      unreadable,
     });
   }
   runtime.metrics.publishStoredMetrics();

@@ -50,17 +50,33 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
  * records whose event still could not be published (stream item failures: Lambda retries from there).
  */
 export async function publishOutcomes(records: readonly DynamoDBRecord[], deps: PublishDeps) {
+  // A decided item that does not fit the event schema fails alone, as a stream item failure (on AWS it
+  // then reaches the on-failure queue), instead of failing every outcome in the batch.
+  const unreadable: { record: DynamoDBRecord; error: string }[] = [];
   const outcomes = records.flatMap((record) => {
-    const detail = outcomeOf(record);
-    return detail ? [{ record, detail }] : [];
+    try {
+      const detail = outcomeOf(record);
+      return detail ? [{ record, detail }] : [];
+    } catch (error) {
+      unreadable.push({ record, error: error instanceof Error ? error.message : String(error) });
+      return [];
+    }
   });
   const unpublished = await publishAll(
     deps.publisher,
     outcomes.map(({ detail }) => toPutEventsEntry(detail, deps.eventBusName)),
     { maxResendRounds: deps.maxResendRounds ?? 3 },
   );
-  const failedSequenceNumbers = unpublished
-    .map(({ index }) => outcomes[index]?.record.dynamodb?.SequenceNumber)
+  const failedSequenceNumbers = [
+    ...unreadable.map(({ record }) => record),
+    ...unpublished.map(({ index }) => outcomes[index]?.record),
+  ]
+    .map((record) => record?.dynamodb?.SequenceNumber)
     .filter((n): n is string => typeof n === 'string');
-  return { published: outcomes.length - unpublished.length, unpublished, failedSequenceNumbers };
+  return {
+    published: outcomes.length - unpublished.length,
+    unpublished,
+    unreadable: unreadable.map(({ error }) => error),
+    failedSequenceNumbers,
+  };
 }

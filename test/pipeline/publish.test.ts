@@ -125,4 +125,37 @@ describe('publish handler (results stream → EventBridge; EventBridge client mo
     expect(send.mock.calls[1]?.[0].input.Entries?.length).toBeGreaterThanOrEqual(1);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: face3?.dynamodb?.SequenceNumber }]);
   });
+
+  it('fails only the stream record of a decided item that does not fit the event schema', async () => {
+    // Prepare: a decided result item without its bucket and key, beside the real ones.
+    const send = vi.fn(async (command: PutEventsCommand) => ({
+      FailedEntryCount: 0,
+      Entries: (command.input.Entries ?? []).map((_, i) => ({ EventId: `e-${i}` })),
+    }));
+    const broken: DynamoDBRecord = {
+      eventID: 'broken',
+      eventName: 'MODIFY',
+      dynamodb: {
+        NewImage: marshall({
+          pk: 'SELFIE#x',
+          sk: 'RESULT',
+          selfieId: 'x',
+          state: 'VERIFIED',
+          decision: 'VERIFIED',
+        }) as never,
+        SequenceNumber: '999',
+        StreamViewType: 'NEW_IMAGE',
+      },
+    };
+
+    // Act
+    const response = await processResultStream(
+      { Records: [broken, ...records] } as DynamoDBStreamEvent,
+      publishRuntime(send),
+    );
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '999' }]);
+    expect(send.mock.calls.flatMap(([command]) => command.input.Entries ?? [])).toHaveLength(4);
+  });
 });
