@@ -72,6 +72,8 @@ export async function verifySelfie(
     return { kind: 'already-decided' };
   }
 
+  /** Set once this delivery holds the processing lease. */
+  let heldLease: string | undefined;
   const finish = async (record: Omit<DecisionRecord, 'decidedAt'>, sha256?: string, reuse = false) => {
     const decidedAt = now().toISOString();
     const reuseUntil = reuse
@@ -93,7 +95,7 @@ export async function verifySelfie(
       }
     } catch (error) {
       // Alive but unable to record: give the selfie back now rather than when the lease runs out.
-      await repository.releaseLease(selfieId).catch(() => undefined);
+      if (heldLease) await repository.releaseLease(selfieId, heldLease).catch(() => undefined);
       throw error;
     }
     if (!recorded) return { kind: 'already-decided' } as const;
@@ -183,6 +185,7 @@ export async function verifySelfie(
       delaySeconds: 60,
     };
   }
+  heldLease = leaseId;
   const counted = { calls: acquired.result.attempts, paid: acquired.result.paidCalls };
 
   // Resume after earlier deliveries. An attempt left open by a crash is resent with its reference;
