@@ -158,6 +158,10 @@ export class ResultsRepository {
   /**
    * Moves a selfie into PROCESSING under a lease, so two deliveries of the same selfie (SQS is
    * at-least-once) never call the vendor side by side. A crashed holder's lease runs out by itself.
+   *
+   * `earlierLease` says whether any delivery held a lease before this one. Attempts are only ever
+   * written under a lease, and no write removes `leaseId`, so without an earlier lease there are no
+   * attempts to resume and the caller can skip reading them (the common, first-delivery path).
    */
   async acquireProcessing(
     selfieId: string,
@@ -169,13 +173,17 @@ export class ResultsRepository {
       sha256: string;
       preflight: SelfieResult['preflight'];
     },
-  ): Promise<{ status: 'acquired'; result: SelfieResult } | { status: 'terminal' } | { status: 'leased' }> {
+  ): Promise<
+    | { status: 'acquired'; result: SelfieResult; earlierLease: boolean }
+    | { status: 'terminal' }
+    | { status: 'leased' }
+  > {
     try {
       const out = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: keys.selfie(selfieId), sk: keys.result },
-          ReturnValues: 'ALL_NEW',
+          ReturnValues: 'ALL_OLD',
           UpdateExpression: [
             'SET #state = :processing, receiveCount = :rc, updatedAt = :at, gsi1sk = :g1sk, sha256 = :sha,',
             'preflight = :pf, leaseId = :lease, leaseUntil = :until',
@@ -195,8 +203,13 @@ export class ResultsRepository {
           },
         }),
       );
-      // The item as this lease holds it: the calls and charges already counted for it.
-      return { status: 'acquired', result: selfieResultSchema.parse(withoutNulls(out.Attributes ?? {})) };
+      // The item as it was before this lease: the calls and charges already counted for it.
+      const before = out.Attributes ?? {};
+      return {
+        status: 'acquired',
+        result: selfieResultSchema.parse(withoutNulls(before)),
+        earlierLease: before.leaseId !== undefined,
+      };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const current = await this.getResult(selfieId);

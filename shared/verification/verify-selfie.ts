@@ -190,7 +190,7 @@ export async function verifySelfie(
 
   // Resume after earlier deliveries. An attempt left open by a crash is resent with its reference;
   // one that completed before a crash is decided from the verdict it kept, without another call.
-  const attempts = await repository.listAttempts(selfieId);
+  const attempts = acquired.earlierLease ? await repository.listAttempts(selfieId) : [];
   const open = attempts.find((a) => a.outcome === 'open');
   const answered = attempts.find((a) => a.outcome === 'completed' && a.verdict);
   const lastNumber = attempts.reduce((max, a) => Math.max(max, a.attempt), 0);

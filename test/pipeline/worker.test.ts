@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sandboxOptionsSchema } from '../../sandbox/options.ts';
 import { faultFor } from '../../sandbox/outcomes.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
@@ -21,6 +21,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
     pipeline = await createPipelineFixture();
     const record = await pipeline.upload('uploads/happy/face.jpg', await face(1));
     await pipeline.enqueue([record]);
+    const attemptReads = vi.spyOn(pipeline.workerRuntime.verification.repository, 'listAttempts');
 
     // Act
     await pipeline.drain();
@@ -37,6 +38,33 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
     ]);
     expect(pipeline.paidReferences()).toEqual([transactionReferenceFor(selfieId, 1)]);
     expect(await pipeline.repository.getBatchSummary('happy')).toMatchObject({ total: 1, paidCalls: 1 });
+    // No earlier delivery held a lease, so there were no attempts to resume and none were read.
+    expect(attemptReads).not.toHaveBeenCalled();
+  });
+
+  it('knows whether an earlier delivery held a lease, which is when attempts may exist to resume', async () => {
+    // Prepare
+    pipeline = await createPipelineFixture();
+    const record = await pipeline.upload('uploads/leases/face.jpg', await face(12));
+    await pipeline.enqueue([record]);
+    const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/leases/face.jpg' });
+    const lease = (id: string) => ({
+      id,
+      until: Date.now() + 60_000,
+      receiveCount: 1,
+      at: new Date().toISOString(),
+      sha256: 'f'.repeat(64),
+      preflight: undefined,
+    });
+
+    // Act
+    const first = await pipeline.repository.acquireProcessing(selfieId, lease('lease-1'));
+    await pipeline.repository.releaseLease(selfieId, 'lease-1');
+    const second = await pipeline.repository.acquireProcessing(selfieId, lease('lease-2'));
+
+    // Assess
+    expect(first).toMatchObject({ status: 'acquired', earlierLease: false });
+    expect(second).toMatchObject({ status: 'acquired', earlierLease: true });
   });
 
   it('pays once for a duplicated S3 event and a duplicated SQS delivery', async () => {
