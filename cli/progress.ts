@@ -23,6 +23,8 @@ export function progressLine(input: {
   expected: number;
   elapsedMs: number;
   inFlight?: number;
+  /** Files uploaded so far, while uploads are still going on. */
+  uploaded?: number;
   width?: number;
 }): string {
   const total = Math.max(input.expected, input.summary?.total ?? 0);
@@ -32,7 +34,8 @@ export function progressLine(input: {
   const counts = decisionCounts(input.summary);
   const parts = DECISIONS.filter((d) => counts[d] > 0 || d === 'VERIFIED').map((d) => `${d} ${counts[d]}`);
   const flight = input.inFlight !== undefined ? `  in flight ${input.inFlight}` : '';
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${decided}/${total}  ${parts.join('  ')}${flight}  ${formatDuration(input.elapsedMs)}`;
+  const uploading = input.uploaded !== undefined ? `  uploaded ${input.uploaded}/${input.expected}` : '';
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${decided}/${total}  ${parts.join('  ')}${flight}${uploading}  ${formatDuration(input.elapsedMs)}`;
 }
 
 /** The closing table: counts per decision, money and retries, time and throughput. */

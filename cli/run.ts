@@ -1,8 +1,7 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { statePaths } from '../infra/local/state-dir.ts';
-import { forEachWithConcurrency } from '../shared/concurrency.ts';
 import type { BatchSummary } from '../shared/results/records.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { type Command, UsageError } from './command.ts';
@@ -15,12 +14,12 @@ import {
 import { decidedCount, decisionCounts, formatDuration, progressLine, summaryTable } from './progress.ts';
 import { HostUnavailableError, openSession, type Session } from './session.ts';
 import { Terminal } from './terminal.ts';
+import { type UploadProgress, undecidedWindow, uploadFiles } from './uploader.ts';
 
 /** With no decision and no host activity for this long, the run gives up (longer than any redelivery delay). */
 const STALL_TIMEOUT_MS = 5 * 60_000;
 /** An idle host (nothing queued, in flight or delayed) with selfies still undecided cannot make progress. */
 const IDLE_STUCK_MS = 15_000;
-const UPLOADS_IN_FLIGHT = 8;
 
 const HELP = `Usage: liveness-batch run [DIR] [options]
 
@@ -175,36 +174,41 @@ async function runFolder(input: {
 
     const before = await session.summary(batchId);
     const started = Date.now();
-    let uploaded = 0;
     const active = session;
-    const failedUploads: string[] = [];
-    await forEachWithConcurrency(files, UPLOADS_IN_FLIGHT, async (file) => {
+    let stopUploads = false;
+    // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
+    const uploads = uploadFiles({
+      files,
+      upload: (file, body) => active.upload(uploadKey(batchId, dir, file), body),
+      undecided: async () => {
+        const summary = await active.summary(batchId);
+        return (summary?.total ?? 0) - decidedCount(summary);
+      },
+      window: undecidedWindow(session.concurrency),
+      stopped: () => interrupted || stopUploads,
+    });
+    uploads.done.then((progress) => {
       if (interrupted) return;
-      try {
-        await active.upload(uploadKey(batchId, dir, file), await readFile(file));
-        uploaded += 1;
-      } catch (error) {
-        // One unreadable file or refused upload must not abandon the rest of the batch.
-        failedUploads.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+      terminal.note(`Uploaded ${progress.uploaded} file(s) from ${dir} as batch "${batchId}".`);
+      if (progress.failed.length > 0) {
+        terminal.note(
+          `Could not upload ${progress.failed.length} file(s); they are not in this run (exit code 1):\n  ${progress.failed.join('\n  ')}`,
+        );
       }
     });
-    if (interrupted) return 130;
-    terminal.note(`Uploaded ${uploaded} file(s) from ${dir} as batch "${batchId}".`);
-    if (failedUploads.length > 0) {
-      terminal.note(
-        `Could not upload ${failedUploads.length} file(s); they are not in this run (exit code 1):\n  ${failedUploads.join('\n  ')}`,
-      );
-    }
 
     const outcome = await waitUntilDecided({
       session,
       batchId,
-      expected: files.length - failedUploads.length,
+      files: files.length,
+      uploads: uploads.progress,
       started,
       terminal,
       logFile,
       interrupted: () => interrupted,
     });
+    stopUploads = true;
+    const { uploaded, failed: failedUploads } = await uploads.done;
     if (interrupted) return 130;
     const elapsedMs = Date.now() - started;
     terminal.status(
@@ -267,7 +271,8 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
 async function waitUntilDecided(input: {
   session: Session;
   batchId: string;
-  expected: number;
+  files: number;
+  uploads: UploadProgress;
   started: number;
   terminal: Terminal;
   logFile: string;
@@ -276,22 +281,27 @@ async function waitUntilDecided(input: {
   | { done: true; summary: BatchSummary | undefined }
   | { done: false; reason: string; summary: BatchSummary | undefined }
 > {
-  const { session, batchId, expected, terminal } = input;
+  const { session, batchId, terminal, uploads } = input;
   const host = session.host;
   let lastDecided = -1;
   let lastActivity = 0;
+  let lastUploaded = 0;
   let lastMoveAt = Date.now();
   let idleSince: number | undefined;
   let summary: BatchSummary | undefined;
   while (!input.interrupted()) {
     summary = await session.summary(batchId);
+    const expected = input.files - uploads.failed.length;
     const decided = decidedCount(summary);
     const total = summary?.total ?? 0;
     const activity = host?.activity().lastActivityAt ?? 0;
-    if (decided !== lastDecided || activity !== lastActivity) lastMoveAt = Date.now();
+    if (decided !== lastDecided || activity !== lastActivity || uploads.uploaded !== lastUploaded) {
+      lastMoveAt = Date.now();
+    }
     lastDecided = decided;
     lastActivity = activity;
-    if (total >= expected && decided >= total) return { done: true, summary };
+    lastUploaded = uploads.uploaded;
+    if (uploads.finished && total >= expected && decided >= total) return { done: true, summary };
     if (host?.vendor.unauthorizedAt !== undefined) {
       return {
         done: false,
@@ -306,6 +316,7 @@ async function waitUntilDecided(input: {
         expected,
         elapsedMs: Date.now() - input.started,
         ...(host ? { inFlight: host.vendor.gauge.inFlight } : {}),
+        ...(uploads.finished ? {} : { uploaded: uploads.uploaded }),
       }),
     );
 
@@ -317,7 +328,8 @@ async function waitUntilDecided(input: {
         reason: `Nothing moved for ${STALL_TIMEOUT_MS / 60_000} minutes; ${undecided} selfie(s) are still undecided. See ${input.logFile}, then run again to resume.`,
       };
     }
-    if (host && (await host.isIdle())) {
+    const uploading = !uploads.finished && !uploads.waitingForRoom;
+    if (host && !uploading && (await host.isIdle())) {
       idleSince ??= Date.now();
       if (Date.now() - idleSince > IDLE_STUCK_MS) {
         return {

@@ -12,6 +12,8 @@ import type { Terminal } from './terminal.ts';
 export interface Session {
   kind: 'embedded' | 'attached';
   description: string;
+  /** Vendor calls the host keeps in flight (its --concurrency). */
+  concurrency: number;
   upload(key: string, body: Buffer): Promise<void>;
   summary(batchId: string): Promise<BatchSummary | undefined>;
   /** Embedded only: the host itself, for in-flight counts, idleness and event draining. */
@@ -54,6 +56,7 @@ export async function openSession(flags: LocalCloudFlags, terminal: Terminal): P
   return {
     kind: 'embedded',
     description: `embedded local cloud (state ${host.paths.root})`,
+    concurrency: host.vendor.limit,
     host,
     upload: (key, body) => host.upload(key, body),
     summary: (batchId) => host.repository.getBatchSummary(batchId),
@@ -75,6 +78,7 @@ function attach(running: HostEndpoints): Session {
   return {
     kind: 'attached',
     description: `the running \`liveness-batch ${running.mode}\` (pid ${running.pid})`,
+    concurrency: running.concurrency,
     async upload(key, body) {
       await s3.send(new PutObjectCommand({ Bucket: running.bucket, Key: key, Body: body }));
     },

@@ -32,6 +32,7 @@ import {
   writeHostEndpoints,
 } from './state-dir.ts';
 import { startStreamPoller } from './stream-poller.ts';
+import { LocalUploadRetention } from './upload-retention.ts';
 import { VendorSlots } from './vendor-slots.ts';
 import { startWorkerPool } from './worker-pool.ts';
 
@@ -182,13 +183,19 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       logger: createLogger('enqueue'),
       metrics: createMetrics('enqueue'),
     };
+    const retention = new LocalUploadRetention(s3, resources.bucket, repository);
+    const archive = jsonlArchive(paths.events);
     const bus = new LocalEventBus({
       rules: outcomeRules,
       targets: {
         reviewQueue: sqsTarget(sqs, resources.reviewQueue.queueUrl),
         opsQueue: sqsTarget(sqs, resources.opsQueue.queueUrl),
       },
-      archive: jsonlArchive(paths.events),
+      // The local bucket's retention rides on the archive: it sees every outcome, once archived.
+      archive: async (envelope) => {
+        await archive(envelope);
+        await retention.onOutcome(envelope);
+      },
       region: REGION,
     });
     const publishRuntime = {
@@ -224,27 +231,28 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     stack.push(() => workerPool.stop());
 
     // ObjectCreated delivery: one event per object version (key + ETag), whoever uploaded it.
-    const delivered = new Map<string, string>();
+    const delivered = new Map<string, { eTag: string; at: number }>();
     let notifying = 0;
     const notify = async (objects: CreatedObject[]) => {
-      const fresh = objects.filter((o) => delivered.get(o.key) !== o.eTag);
-      for (const o of fresh) delivered.set(o.key, o.eTag);
+      const fresh = objects.filter((o) => delivered.get(o.key)?.eTag !== o.eTag);
+      for (const o of fresh) delivered.set(o.key, { eTag: o.eTag, at: Date.now() });
       if (fresh.length === 0) return;
       notifying += 1;
       try {
         for (let start = 0; start < fresh.length; start += RECORDS_PER_UPLOAD_EVENT) {
           const group = fresh.slice(start, start + RECORDS_PER_UPLOAD_EVENT);
           try {
-            await processUploadEvent(
+            const enqueued = await processUploadEvent(
               { Records: group.map((o) => objectCreatedRecord(resources.bucket, o, REGION)) },
               enqueueRuntime,
             );
+            if (enqueued.alreadyKnown > 0) await retention.afterKnownUploads(group.map((o) => o.key));
             await found.lostWork.requeue(
               group.map((o) => selfieIdOf({ bucket: resources.bucket, key: o.key })),
             );
           } catch (error) {
             // As S3 retries a failed invocation: forget these so the next bucket listing delivers them again.
-            for (const o of group) if (delivered.get(o.key) === o.eTag) delivered.delete(o.key);
+            for (const o of group) if (delivered.get(o.key)?.eTag === o.eTag) delivered.delete(o.key);
             throw error;
           }
         }
@@ -257,7 +265,14 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       bucket: resources.bucket,
       prefix: env.UPLOAD_PREFIX,
       intervalMs: options.bucketPollMs ?? 1000,
-      onObjects: notify,
+      onObjects: async (objects, listingStartedAt) => {
+        // Keys gone from the bucket (decided uploads the retention deleted) need no memory here.
+        const listed = new Set(objects.map((o) => o.key));
+        for (const [key, { at }] of delivered) {
+          if (at < listingStartedAt && !listed.has(key)) delivered.delete(key);
+        }
+        await notify(objects);
+      },
       onError: (error) => onError('bucket listing or enqueue failed (retrying)', error),
     });
     stack.push(() => watcher.stop());
@@ -301,6 +316,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
       async upload(key, body) {
         const out = await s3.send(new PutObjectCommand({ Bucket: resources.bucket, Key: key, Body: body }));
+        // Every PUT is an event on S3, even of bytes the key already had.
+        delivered.delete(key);
         await notify([{ key, size: body.length, eTag: out.ETag ?? '' }]);
       },
       activity: () => ({ ...workerPool.stats }),

@@ -73,7 +73,8 @@ export function watchBucket(options: {
   bucket: string;
   prefix: string;
   intervalMs: number;
-  onObjects: (objects: CreatedObject[]) => Promise<void>;
+  /** `listingStartedAt`: anything uploaded after it may be missing from `objects`. */
+  onObjects: (objects: CreatedObject[], listingStartedAt: number) => Promise<void>;
   onError: (error: unknown) => void;
 }): { stop(): Promise<void> } {
   let stopped = false;
@@ -81,7 +82,9 @@ export function watchBucket(options: {
   const loop = (async () => {
     while (!stopped) {
       try {
-        await options.onObjects(await listObjects(options.s3, options.bucket, options.prefix));
+        const listingStartedAt = Date.now();
+        const objects = await listObjects(options.s3, options.bucket, options.prefix);
+        await options.onObjects(objects, listingStartedAt);
       } catch (error) {
         if (!stopped) options.onError(error);
       }
