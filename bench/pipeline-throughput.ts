@@ -28,6 +28,8 @@ const TARGET_RATIO = 0.9;
 interface Measured {
   result: RunResult;
   peaks: Record<string, ProcessPeak>;
+  /** Highest heapUsed + external after a full GC (bench/support/live-heap-probe.cjs), bytes. */
+  peakLiveHeap: number | undefined;
   machineBusyCores: number;
   wallSeconds: number;
 }
@@ -73,11 +75,17 @@ async function runCli(dir: string, stateDir: string, config: { concurrency: numb
     '--seed',
     'bench',
   ];
+  const liveHeapFile = `${stateDir}.live-heap.jsonl`;
   const cpuBefore = machineCpuSeconds();
   const started = performance.now();
   const child = spawn(process.execPath, args, {
     cwd: projectRoot,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: {
+      ...process.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc --require ${LIVE_HEAP_PROBE}`.trim(),
+      LIVE_HEAP_FILE: liveHeapFile,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -106,9 +114,23 @@ async function runCli(dir: string, stateDir: string, config: { concurrency: numb
   return {
     result: JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as RunResult,
     peaks,
+    peakLiveHeap: peakLiveHeap(liveHeapFile),
     machineBusyCores: (cpuAfter.busy - cpuBefore.busy) / wallSeconds,
     wallSeconds,
   } satisfies Measured;
+}
+
+/** Forces a full GC every 10 s in the CLI and logs what is still in use (a few ms per sample). */
+const LIVE_HEAP_PROBE = join(projectRoot, 'bench', 'support', 'live-heap-probe.cjs');
+
+function peakLiveHeap(file: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const samples = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { heapUsed: number; external: number });
+  rmSync(file, { force: true });
+  return samples.length > 0 ? Math.max(...samples.map((s) => s.heapUsed + s.external)) : undefined;
 }
 
 function throughputRows(label: string, m: Measured, config: { concurrency: number; latencyMs: number }) {
@@ -149,7 +171,7 @@ export async function benchPipeline(options: BenchOptions): Promise<BenchRow[]> 
     for (const size of sizes.slice(0, -1))
       linkFirst(join(root, `selfies-${largest}`), join(root, `selfies-${size}`), size);
 
-    const memory: Array<{ size: number; node: number; java: number }> = [];
+    const memory: Array<{ size: number; node: number; java: number; live?: number }> = [];
     for (const config of [THROUGHPUT_CONFIG, UNDER_CAPACITY_CONFIG]) {
       for (const size of sizes) {
         options.log(`run ${size} selfies, C = ${config.concurrency}, L = ${config.latencyMs} ms…`);
@@ -157,26 +179,33 @@ export async function benchPipeline(options: BenchOptions): Promise<BenchRow[]> 
         const m = await runCli(join(root, `selfies-${size}`), stateDir, config);
         rows.push(...throughputRows(`${size}`, m, config));
         if (config === THROUGHPUT_CONFIG) {
-          memory.push({ size, node: m.peaks.node?.peakRss ?? 0, java: m.peaks.java?.peakRss ?? 0 });
+          memory.push({
+            size,
+            node: m.peaks.node?.peakRss ?? 0,
+            java: m.peaks.java?.peakRss ?? 0,
+            ...(m.peakLiveHeap !== undefined ? { live: m.peakLiveHeap } : {}),
+          });
         }
         rmSync(stateDir, { recursive: true, force: true });
       }
     }
 
-    for (const { size, node, java } of memory) {
+    for (const { size, node, java, live } of memory) {
       rows.push({
         section: 'peak RSS',
-        metric: `liveness-batch run, ${size} selfies (VmHWM from /proc)`,
-        value: `Node ${mib(node)} MiB; DynamoDB Local (java) ${mib(java)} MiB`,
+        metric: `liveness-batch run, ${size} selfies (VmHWM from /proc; live = heap + external after a full GC, sampled every 10 s)`,
+        value: `Node ${mib(node)} MiB (live ${live !== undefined ? mib(live) : '?'} MiB); DynamoDB Local (java) ${mib(java)} MiB`,
       });
     }
     const [first, last] = [memory[0], memory.at(-1)];
     if (first && last && last.size > first.size) {
       const perSelfie = (bytes: number) => fixed(bytes / (last.size - first.size) / 1024, 1);
+      const live =
+        first.live !== undefined && last.live !== undefined ? perSelfie(last.live - first.live) : '?';
       rows.push({
         section: 'peak RSS',
-        metric: `growth from ${first.size} to ${last.size} selfies, per extra selfie (uploads avg ${fixed(meanBytes / 1024, 1)} KiB, kept in the in-process S3 emulator)`,
-        value: `Node ${perSelfie(last.node - first.node)} KiB; java ${perSelfie(last.java - first.java)} KiB`,
+        metric: `growth from ${first.size} to ${last.size} selfies, per extra selfie (uploads avg ${fixed(meanBytes / 1024, 1)} KiB)`,
+        value: `Node RSS ${perSelfie(last.node - first.node)} KiB, live ${live} KiB; java ${perSelfie(last.java - first.java)} KiB`,
       });
     }
     return rows;
