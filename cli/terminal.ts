@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Plain-text lines Powertools prints that are expected locally (a worker invocation with no metrics): filed, not shown. */
@@ -19,6 +19,7 @@ export class Terminal {
   private readonly stderrWrite: Write;
   private statusText = '';
   private lastPlainStatus = 0;
+  private logFd: number | undefined;
   readonly isTty: boolean;
 
   constructor(
@@ -66,6 +67,8 @@ export class Terminal {
     this.endStatus();
     process.stdout.write = this.stdoutWrite;
     process.stderr.write = this.stderrWrite;
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.logFd = undefined;
   }
 
   private above(text: string): void {
@@ -91,7 +94,9 @@ export class Terminal {
   private file(line: string): void {
     if (!this.options.logFile) return;
     try {
-      appendFileSync(this.options.logFile, `${line}\n`);
+      // One descriptor for the whole run: a run files several lines per selfie.
+      this.logFd ??= openSync(this.options.logFile, 'a');
+      writeSync(this.logFd, `${line}\n`);
     } catch {
       // The log file is a convenience; the terminal still shows what matters.
     }
