@@ -149,7 +149,7 @@ export async function benchColdStart(options: BenchOptions): Promise<BenchRow[]>
       {
         section: 'cold start',
         metric:
-          'worker: first record (runtime build, S3 get, preflight, 7 table calls, vendor at 0 ms latency)',
+          'worker: first record (runtime build, S3 get, preflight, 6 table calls, vendor at 0 ms latency)',
         value: `${fixed(
           m((r) => r.firstMs),
           0,
