@@ -152,6 +152,7 @@ async function runFolder(input: {
   const terminal = new Terminal({ minLevel: flags.verbose ? 'INFO' : 'WARN', logFile });
   let session: Session | undefined;
   let interrupted = false;
+  let stopUploads = false;
   const onSignal = () => {
     // A second Ctrl-C does not wait for running invocations; the next run resumes either way.
     if (interrupted) process.exit(130);
@@ -177,7 +178,6 @@ async function runFolder(input: {
     const before = await session.summary(batchId);
     const started = Date.now();
     const active = session;
-    let stopUploads = false;
     // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
     const uploads = uploadFiles({
       files,
@@ -238,6 +238,7 @@ async function runFolder(input: {
     terminal.out(input.json ? JSON.stringify(result) : renderTable(result));
     return failedUploads.length > 0 ? 1 : 0;
   } finally {
+    stopUploads = true;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await session?.stop();

@@ -47,9 +47,13 @@ export function uploadFiles(input: {
 
   const measureRoom = async () => {
     const inFlight = uploading;
-    const undecided = await input.undecided();
-    baseline ??= undecided;
-    room = input.window - (undecided - baseline) - inFlight;
+    try {
+      const undecided = await input.undecided();
+      baseline ??= undecided;
+      room = input.window - (undecided - baseline) - inFlight;
+    } catch {
+      // The count cannot be read just now: wait and ask again (the run's own loop reports a lasting failure).
+    }
   };
   /** Resolves when one more upload fits in the window (or the run stops). */
   const waitForRoom = async () => {

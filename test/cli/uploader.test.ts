@@ -87,6 +87,29 @@ describe('uploadFiles keeps the undecided backlog inside its window', () => {
     expect(progress.finished).toBe(true);
   });
 
+  it('asks again when the undecided count cannot be read, instead of failing the uploads', async () => {
+    // Prepare: the first two reads fail (a busy table), then the count is there.
+    const pipeline = new FakePipeline(0);
+    let reads = 0;
+
+    // Act
+    const progress = await uploadFiles({
+      files: files.slice(0, 5),
+      upload: (file) => pipeline.upload(file),
+      undecided: async () => {
+        reads += 1;
+        if (reads <= 2) throw new Error('ProvisionedThroughputExceededException');
+        return pipeline.undecided;
+      },
+      window: 10,
+      stopped: () => false,
+    }).done;
+
+    // Assess
+    expect(progress).toMatchObject({ uploaded: 5, failed: [], finished: true });
+    expect(reads).toBe(3);
+  });
+
   it('reports a file it cannot read and goes on with the rest', async () => {
     // Prepare
     const pipeline = new FakePipeline(0);
