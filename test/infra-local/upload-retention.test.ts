@@ -90,6 +90,54 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
   );
 });
 
+describe('the bucket watcher after the retention deleted an upload', () => {
+  let root: string;
+  let host: LocalCloud;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'lb-retention-watch-'));
+    host = await startLocalCloud({
+      stateDir: join(root, 'state'),
+      mode: 'up',
+      concurrency: 2,
+      sandbox: { latencyMs: 0, seed: 'retention-watch' },
+      bucketPollMs: 100,
+    });
+    s3 = createS3Client({ ...host.endpoints, localCredentials: true });
+  }, HOST_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await host?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it(
+    'delivers the same bytes put again by another S3 client, as S3 sends an event for every PUT',
+    async () => {
+      // Prepare: an upload by an outside client (as with `up`), decided and deleted.
+      const bucket = host.resources.bucket;
+      const put = () =>
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'uploads/watch/a.jpg', Body: face }));
+      const face = await syntheticFace({ seed: 4103 });
+      await put();
+      await eventually(
+        async () => decidedCount(await host.repository.getBatchSummary('watch')) === 1,
+        'the decision',
+      );
+      await eventually(async () => (await keysIn(s3, bucket)).length === 0, 'the retention');
+
+      // Act: the same key and bytes (the same ETag) again.
+      await put();
+
+      // Assess: delivered again (the watcher forgot the deleted key), found decided, deleted again.
+      await eventually(async () => (await keysIn(s3, bucket)).length === 0, 'the second delete', 10_000);
+      expect(await host.repository.getBatchSummary('watch')).toMatchObject({ total: 1 });
+    },
+    HOST_TIMEOUT_MS,
+  );
+});
+
 describe('LocalUploadRetention on its own', () => {
   const s3 = createS3Client(emulatorEndpoints());
   const noResults = {} as ResultsRepository;
