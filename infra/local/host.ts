@@ -23,7 +23,12 @@ import { jsonlArchive, LocalEventBus, sqsTarget } from './event-bus.ts';
 import { startS3SqsEmulator } from './fauxqs.ts';
 import { LostWork } from './recovery.ts';
 import { createLocalResources, type LocalResources } from './resources.ts';
-import { type CreatedObject, objectCreatedRecord, watchBucket } from './s3-notifications.ts';
+import {
+  type CreatedObject,
+  DeliveredObjects,
+  objectCreatedRecord,
+  watchBucket,
+} from './s3-notifications.ts';
 import {
   type HostEndpoints,
   lockStateDir,
@@ -183,7 +188,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       logger: createLogger('enqueue'),
       metrics: createMetrics('enqueue'),
     };
-    const retention = new LocalUploadRetention(s3, resources.bucket, repository);
+    // ObjectCreated delivery: one event per object version (key + ETag), whoever uploaded it.
+    const delivered = new DeliveredObjects();
+    const retention = new LocalUploadRetention(s3, resources.bucket, repository, (key) =>
+      delivered.forget(key),
+    );
     const archive = jsonlArchive(paths.events);
     const bus = new LocalEventBus({
       rules: outcomeRules,
@@ -230,12 +239,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     stack.push(() => workerPool.stop());
 
-    // ObjectCreated delivery: one event per object version (key + ETag), whoever uploaded it.
-    const delivered = new Map<string, { eTag: string; at: number }>();
     let notifying = 0;
     const notify = async (objects: CreatedObject[]) => {
-      const fresh = objects.filter((o) => delivered.get(o.key)?.eTag !== o.eTag);
-      for (const o of fresh) delivered.set(o.key, { eTag: o.eTag, at: Date.now() });
+      const fresh = delivered.takeFresh(objects);
       if (fresh.length === 0) return;
       notifying += 1;
       try {
@@ -252,7 +258,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
             );
           } catch (error) {
             // As S3 retries a failed invocation: forget these so the next bucket listing delivers them again.
-            for (const o of group) if (delivered.get(o.key)?.eTag === o.eTag) delivered.delete(o.key);
+            for (const o of group) delivered.forget(o.key, o.eTag);
             throw error;
           }
         }
@@ -266,11 +272,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       prefix: env.UPLOAD_PREFIX,
       intervalMs: options.bucketPollMs ?? 1000,
       onObjects: async (objects, listingStartedAt) => {
-        // Keys gone from the bucket (decided uploads the retention deleted) need no memory here.
-        const listed = new Set(objects.map((o) => o.key));
-        for (const [key, { at }] of delivered) {
-          if (at < listingStartedAt && !listed.has(key)) delivered.delete(key);
-        }
+        delivered.forgetMissing(objects, listingStartedAt);
         await notify(objects);
       },
       onError: (error) => onError('bucket listing or enqueue failed (retrying)', error),
@@ -317,7 +319,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       async upload(key, body) {
         const out = await s3.send(new PutObjectCommand({ Bucket: resources.bucket, Key: key, Body: body }));
         // Every PUT is an event on S3, even of bytes the key already had.
-        delivered.delete(key);
+        delivered.forget(key);
         await notify([{ key, size: body.length, eTag: out.ETag ?? '' }]);
       },
       activity: () => ({ ...workerPool.stats }),

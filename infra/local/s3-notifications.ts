@@ -47,6 +47,42 @@ export function objectCreatedRecord(
   };
 }
 
+/**
+ * Which object versions (key + ETag) were already delivered as ObjectCreated events. A bucket
+ * listing shows every object every time; only the ones not delivered yet become events.
+ */
+export class DeliveredObjects {
+  private readonly byKey = new Map<string, { eTag: string; at: number }>();
+
+  /** The objects not delivered yet, marked delivered now. */
+  takeFresh(objects: readonly CreatedObject[], now = Date.now()): CreatedObject[] {
+    const fresh = objects.filter((o) => this.byKey.get(o.key)?.eTag !== o.eTag);
+    for (const o of fresh) this.byKey.set(o.key, { eTag: o.eTag, at: now });
+    return fresh;
+  }
+
+  /** The next listing (or upload) delivers this key again: its delivery failed, it was deleted, or it was PUT again. */
+  forget(key: string, eTag?: string): void {
+    if (eTag === undefined || this.byKey.get(key)?.eTag === eTag) this.byKey.delete(key);
+  }
+
+  /**
+   * Forgets keys that a listing started after their delivery no longer shows: deleted by anyone
+   * (purge, another client), so the same bytes uploaded again are a new event, and the map does not
+   * keep keys the bucket no longer has.
+   */
+  forgetMissing(listed: readonly CreatedObject[], listingStartedAt: number): void {
+    const keys = new Set(listed.map((o) => o.key));
+    for (const [key, { at }] of this.byKey) {
+      if (at < listingStartedAt && !keys.has(key)) this.byKey.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
 /** Every object under a prefix, following continuation tokens. */
 export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<CreatedObject[]> {
   const objects: CreatedObject[] = [];

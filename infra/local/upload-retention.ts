@@ -18,6 +18,8 @@ export class LocalUploadRetention {
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly repository: ResultsRepository,
+    /** Told of each deletion, so the same bytes uploaded again later count as a new upload. */
+    private readonly onDeleted: (key: string) => void = () => undefined,
   ) {}
 
   /** For the event bus: an outcome was published, so the upload is no longer needed unless it FAILED. */
@@ -41,6 +43,7 @@ export class LocalUploadRetention {
 
   private async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    this.onDeleted(key);
   }
 }
 

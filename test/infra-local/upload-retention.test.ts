@@ -131,7 +131,7 @@ describe('the bucket watcher after the retention deleted an upload', () => {
       await put();
 
       // Assess: delivered again (the watcher forgot the deleted key), found decided, deleted again.
-      await eventually(async () => (await keysIn(s3, bucket)).length === 0, 'the second delete', 10_000);
+      await eventually(async () => (await keysIn(s3, bucket)).length === 0, 'the second delete');
       expect(await host.repository.getBatchSummary('watch')).toMatchObject({ total: 1 });
     },
     HOST_TIMEOUT_MS,
