@@ -47,6 +47,7 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
       mode: 'run',
       concurrency: 2,
       sandbox: { latencyMs: 0, seed: 'retention' },
+      bucketPollMs: 100,
     });
     s3 = createS3Client({ ...host.endpoints, localCredentials: true });
   }, HOST_TIMEOUT_MS);
@@ -88,29 +89,6 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
     },
     HOST_TIMEOUT_MS,
   );
-});
-
-describe('the bucket watcher after the retention deleted an upload', () => {
-  let root: string;
-  let host: LocalCloud;
-  let s3: S3Client;
-
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'lb-retention-watch-'));
-    host = await startLocalCloud({
-      stateDir: join(root, 'state'),
-      mode: 'up',
-      concurrency: 2,
-      sandbox: { latencyMs: 0, seed: 'retention-watch' },
-      bucketPollMs: 100,
-    });
-    s3 = createS3Client({ ...host.endpoints, localCredentials: true });
-  }, HOST_TIMEOUT_MS);
-
-  afterAll(async () => {
-    await host?.stop();
-    await rm(root, { recursive: true, force: true });
-  });
 
   it(
     'delivers the same bytes put again by another S3 client, as S3 sends an event for every PUT',
