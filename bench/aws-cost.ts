@@ -23,7 +23,7 @@ import { startStreamPoller } from '../infra/local/stream-poller.ts';
 import { createDocumentClient } from '../shared/aws-clients.ts';
 import { handlerEnvSchema } from '../shared/config.ts';
 import { createLogger, createMetrics } from '../shared/observability.ts';
-import { ResultsRepository } from '../shared/results/repository.ts';
+import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { buildWorkerRuntime } from '../shared/verification/worker-runtime.ts';
 import { syntheticFace } from '../test/support/images.ts';
@@ -176,7 +176,7 @@ export async function benchAwsCost(options: BenchOptions): Promise<BenchRow[]> {
     // The worker's event source: batches of 10, one invocation at a time so durations are not inflated.
     const context = { getRemainingTimeInMillis: () => pipelineSettings.worker.timeoutSeconds * 1000 };
     // Progress is read through a client of its own, so the harness's reads are not counted.
-    const progress = new ResultsRepository(createDocumentClient(services.endpoints), resources.tableName);
+    const progress = new SelfieLifecycle(createDocumentClient(services.endpoints), resources.tableName);
     while (decidedCount(await progress.getBatchSummary('cost')) < selfies) {
       await deliverOneBatch(services.sqs, resources.workQueue, pipelineSettings.worker.batchSize, (event) =>
         timed(workerRuns, () => processWorkerEvent(event, context, worker)),

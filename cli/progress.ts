@@ -33,9 +33,10 @@ export function progressLine(input: {
   const filled = total > 0 ? Math.min(width, Math.round((decided / total) * width)) : 0;
   const counts = decisionCounts(input.summary);
   const parts = DECISIONS.filter((d) => counts[d] > 0 || d === 'VERIFIED').map((d) => `${d} ${counts[d]}`);
+  const held = input.summary?.HELD ? `  HELD ${input.summary.HELD} (spend cap)` : '';
   const flight = input.inFlight !== undefined ? `  in flight ${input.inFlight}` : '';
   const uploading = input.uploaded !== undefined ? `  uploaded ${input.uploaded}/${input.expected}` : '';
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${decided}/${total}  ${parts.join('  ')}${flight}${uploading}  ${formatDuration(input.elapsedMs)}`;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${decided}/${total}  ${parts.join('  ')}${held}${flight}${uploading}  ${formatDuration(input.elapsedMs)}`;
 }
 
 /** The closing table: counts per decision, money and retries, time and throughput. */
@@ -54,7 +55,9 @@ export function summaryTable(input: {
     ['batch', input.batchId],
     ['selfies in batch', String(total)],
     ...DECISIONS.map((d): [string, string] => [`  ${d}`, String(counts[d])]),
+    ['  HELD (spend cap)', String(input.summary?.HELD ?? 0)],
     ['paid vendor calls', String(input.summary?.paidCalls ?? 0)],
+    ['uncertain vendor calls', String(input.summary?.uncertainCalls ?? 0)],
     ['retries', String(input.summary?.retries ?? 0)],
     ['duplicates reused', String(input.summary?.duplicatesReused ?? 0)],
     ['files uploaded', String(input.uploaded)],

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { purgeExpiredSelfies } from '../shared/operations/purge.ts';
 import { parseDuration } from '../shared/operations/time-input.ts';
-import { ResultsRepository } from '../shared/results/repository.ts';
+import { OperatorHistory } from '../shared/operations/selfie-history.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { type Command, UsageError } from './command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
@@ -49,7 +49,7 @@ export async function runPurge(argv: string[], io: OpsIo = processIo()): Promise
       bucket: target.bucket,
       prefix: target.uploadPrefix,
       olderThanMs,
-      repository: new ResultsRepository(target.db, target.tableName),
+      history: new OperatorHistory(target.db, target.tableName),
       dryRun,
       onPurged: (o) =>
         io.stdout.write(

@@ -1,5 +1,5 @@
 import { type RedrivenMessage, redriveDeadLetters } from '../shared/operations/redrive.ts';
-import { ResultsRepository } from '../shared/results/repository.ts';
+import { OperatorHistory } from '../shared/operations/selfie-history.ts';
 import type { Command } from './command.ts';
 import { type OpsIo, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
@@ -42,7 +42,7 @@ export async function runRedrive(argv: string[], io: OpsIo = processIo()): Promi
       sqs: target.sqs,
       deadLetterQueueUrl: target.dlqUrl,
       workQueueUrl: target.workQueueUrl,
-      repository: new ResultsRepository(target.db, target.tableName),
+      history: new OperatorHistory(target.db, target.tableName),
       dryRun,
       onMessage: (m) =>
         io.stdout.write(`  ${m.selfieId ?? `message ${m.messageId}`}: ${what[m.result][dryRun ? 1 : 0]}\n`),

@@ -87,6 +87,10 @@ export interface RunResult {
   total: number;
   decisions: ReturnType<typeof decisionCounts>;
   paidCalls: number;
+  /** Calls sent without a readable answer: they may have been charged (`reconcile` settles them). */
+  uncertainCalls: number;
+  /** Selfies waiting because the spend cap is reached (`budget` or a higher --max-paid-calls releases them). */
+  held: number;
   retries: number;
   duplicatesReused: number;
   uploaded: number;
@@ -304,7 +308,10 @@ async function waitUntilDecided(input: {
     lastDecided = decided;
     lastActivity = activity;
     lastUploaded = uploads.uploaded;
-    if (uploads.finished && total >= expected && decided >= total) return { done: true, summary };
+    // A HELD selfie waits for budget: the run is over for it until the cap is raised.
+    if (uploads.finished && total >= expected && decided + (summary?.HELD ?? 0) >= total) {
+      return { done: true, summary };
+    }
     if (host?.vendor.unauthorizedAt !== undefined) {
       return {
         done: false,
@@ -365,6 +372,8 @@ function buildResult(input: {
     total: summary?.total ?? 0,
     decisions: decisionCounts(summary),
     paidCalls: summary?.paidCalls ?? 0,
+    uncertainCalls: summary?.uncertainCalls ?? 0,
+    held: summary?.HELD ?? 0,
     retries: summary?.retries ?? 0,
     duplicatesReused: summary?.duplicatesReused ?? 0,
     uploaded: input.uploaded,
@@ -404,7 +413,9 @@ function renderTable(result: RunResult): string {
       batchId: result.batchId,
       total: result.total,
       ...result.decisions,
+      HELD: result.held,
       paidCalls: result.paidCalls,
+      uncertainCalls: result.uncertainCalls,
       retries: result.retries,
       duplicatesReused: result.duplicatesReused,
     },

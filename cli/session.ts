@@ -4,7 +4,7 @@ import { type LocalCloud, startLocalCloud } from '../infra/local/host.ts';
 import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../infra/local/state-dir.ts';
 import { createDocumentClient, createS3Client } from '../shared/aws-clients.ts';
 import type { BatchSummary } from '../shared/results/records.ts';
-import { ResultsRepository } from '../shared/results/repository.ts';
+import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 import type { LocalCloudFlags } from './local-flags.ts';
 import type { Terminal } from './terminal.ts';
 
@@ -74,7 +74,7 @@ function attach(running: HostEndpoints): Session {
     localCredentials: true,
   };
   const s3 = createS3Client(endpoints);
-  const repository = new ResultsRepository(createDocumentClient(endpoints), running.tableName);
+  const repository = new SelfieLifecycle(createDocumentClient(endpoints), running.tableName);
   return {
     kind: 'attached',
     description: `the running \`liveness-batch ${running.mode}\` (pid ${running.pid})`,

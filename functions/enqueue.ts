@@ -11,7 +11,7 @@ import {
   type Metrics,
   MetricUnit,
 } from '../shared/observability.ts';
-import { ResultsRepository } from '../shared/results/repository.ts';
+import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 
 export interface EnqueueRuntime extends EnqueueDeps {
   logger: Logger;
@@ -34,7 +34,7 @@ export const handler = async (event: S3Event): Promise<void> => {
   if (!runtime) {
     const env = readHandlerEnv();
     runtime = {
-      repository: new ResultsRepository(
+      repository: new SelfieLifecycle(
         tracer.captureAWSv3Client(createDocumentClient()),
         requireEnv(env, 'RESULTS_TABLE_NAME'),
       ),

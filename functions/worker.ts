@@ -1,12 +1,18 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createDocumentClient, createS3Client, createSqsClient } from '../shared/aws-clients.ts';
+import { onceUntilFailed } from '../shared/cold-start.ts';
 import { forEachWithConcurrency } from '../shared/concurrency.ts';
 import { readHandlerEnv } from '../shared/config.ts';
-import { parseVerifySelfieMessage } from '../shared/messages.ts';
+import {
+  parseVerifySelfieMessage,
+  serializeVerifySelfieMessage,
+  type VerifySelfieMessage,
+} from '../shared/messages.ts';
 import { createLogger, createMetrics } from '../shared/observability.ts';
+import { MAX_MESSAGE_DELAY_SECONDS } from '../shared/verification/policy.ts';
 import { verifySelfie } from '../shared/verification/verify-selfie.ts';
 import { buildWorkerRuntime, type WorkerRuntime } from '../shared/verification/worker-runtime.ts';
 
@@ -27,13 +33,20 @@ export async function processWorkerEvent(
   const failed: string[] = [];
   await forEachWithConcurrency(event.Records, runtime.recordConcurrency, async (record) => {
     try {
+      const message = parseVerifySelfieMessage(record.body);
       const outcome = await verifySelfie(
-        parseVerifySelfieMessage(record.body),
+        message,
         { receiveCount: Number(record.attributes.ApproximateReceiveCount), deadline },
         runtime.verification,
       );
-      if (outcome.kind === 'retry-later') {
-        await delayRedelivery(runtime, record, outcome.delaySeconds);
+      const delaySeconds =
+        outcome.kind === 'wait' || outcome.kind === 'retry-later'
+          ? Math.min(outcome.delaySeconds, runtime.delayCapSeconds ?? Number.POSITIVE_INFINITY)
+          : 0;
+      if (outcome.kind === 'wait' && (await requeue(runtime, message, delaySeconds))) {
+        // The copy carries the selfie on; this message is done (a wait never uses up a delivery).
+      } else if (outcome.kind === 'retry-later' || outcome.kind === 'wait') {
+        await delayRedelivery(runtime, record, delaySeconds);
         failed.push(record.messageId);
       } else if (outcome.kind === 'decided' && outcome.toDeadLetterQueue) {
         failed.push(record.messageId);
@@ -48,6 +61,35 @@ export async function processWorkerEvent(
   });
   runtime.verification.metrics.publishStoredMetrics();
   return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+/**
+ * Sends the selfie back to the work queue as a new message that arrives after `delaySeconds`, so a wait
+ * (a twin in progress, a paused vendor, the spend cap) starts its receive count afresh. False when it
+ * cannot, and the caller falls back to a delayed redelivery of this message.
+ */
+async function requeue(
+  runtime: WorkerRuntime,
+  message: VerifySelfieMessage,
+  delaySeconds: number,
+): Promise<boolean> {
+  if (!runtime.workQueueUrl) return false;
+  try {
+    await runtime.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: runtime.workQueueUrl,
+        MessageBody: serializeVerifySelfieMessage({ ...message, waits: (message.waits ?? 0) + 1 }),
+        DelaySeconds: Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(0, Math.round(delaySeconds))),
+      }),
+    );
+    return true;
+  } catch (error) {
+    runtime.verification.logger.warn('Could not re-queue a waiting selfie; it will be redelivered instead', {
+      selfieId: message.selfieId,
+      error: error as Error,
+    });
+    return false;
+  }
 }
 
 async function delayRedelivery(runtime: WorkerRuntime, record: SQSRecord, seconds: number): Promise<void> {
@@ -70,11 +112,9 @@ async function delayRedelivery(runtime: WorkerRuntime, record: SQSRecord, second
 }
 
 const tracer = new Tracer({ serviceName: 'worker' });
-let runtime: Promise<WorkerRuntime> | undefined;
-
-/** The Lambda entry point: builds clients and reads the secret once per cold start. */
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-  runtime ??= buildWorkerRuntime(
+/** Clients and the vendor secret, read once per cold start (and again after a failed build). */
+const workerRuntime = onceUntilFailed(() =>
+  buildWorkerRuntime(
     readHandlerEnv(),
     {
       s3: tracer.captureAWSv3Client(createS3Client()),
@@ -83,6 +123,9 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
       secrets: () => tracer.captureAWSv3Client(new SecretsManagerClient({})),
     },
     { logger: createLogger('worker'), metrics: createMetrics('worker') },
-  );
-  return processWorkerEvent(event, context, await runtime);
-};
+  ),
+);
+
+/** The Lambda entry point. */
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+  processWorkerEvent(event, context, await workerRuntime());

@@ -32,6 +32,15 @@ export const handlerEnvSchema = z.object({
     .nonnegative()
     .default(pipelineSettings.duplicateReuseWindowHours),
   MAX_RECEIVE_COUNT: z.coerce.number().int().positive().default(pipelineSettings.workQueue.maxReceiveCount),
+  /** After this many calls without a readable answer, a selfie goes to REVIEW (UNCERTAIN_CHARGE). */
+  MAX_UNCERTAIN_CALLS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(pipelineSettings.vendor.maxUncertainCallsPerSelfie),
+  /** Spend caps: calls that may cost money (paid + uncertain) per batch / per UTC day; no cap when unset. */
+  MAX_PAID_CALLS_PER_BATCH: z.coerce.number().int().positive().optional(),
+  MAX_PAID_CALLS_PER_DAY: z.coerce.number().int().positive().optional(),
   RECORD_CONCURRENCY: z.coerce.number().int().positive().default(pipelineSettings.worker.recordConcurrency),
   PREFLIGHT_MAX_BYTES: optionalNumber,
   PREFLIGHT_MAX_PIXELS: optionalNumber,

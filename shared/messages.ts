@@ -7,6 +7,11 @@ export const verifySelfieMessageSchema = selfieRefSchema.extend({
   batchId: z.string().min(1),
   /** When the upload was seen (ISO 8601). */
   receivedAt: z.string().min(1),
+  /**
+   * How many times this selfie has waited (a twin in progress, a paused vendor, the spend cap). A wait
+   * is sent as a new message, so it never counts against the queue's maxReceiveCount.
+   */
+  waits: z.number().int().nonnegative().optional(),
 });
 export type VerifySelfieMessage = z.infer<typeof verifySelfieMessageSchema>;
 

@@ -8,6 +8,12 @@ export const metricNames = {
   vendorLatency: 'VendorLatencyMs',
   vendorRetries: 'VendorRetries',
   paidCalls: 'VendorPaidCalls',
+  /** Calls sent without a readable answer: they may have been charged (settled later by reconcile). */
+  uncertainCalls: 'VendorUncertainCalls',
+  /** A selfie parked as HELD because the spend cap is reached. */
+  selfiesHeld: 'SelfiesHeld',
+  /** The worker's vendor circuit breaker opened: calls pause, selfies wait. */
+  vendorCircuitOpen: 'VendorCircuitOpen',
   vendorUnauthorized: 'VendorUnauthorized',
   /** Emitted with a `reason` dimension. */
   preflightRejections: 'PreflightRejections',

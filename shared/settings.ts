@@ -32,6 +32,8 @@ export const pipelineSettings = {
     maxAttemptsPerInvocation: 4,
     backoffBaseMs: 500,
     backoffMaxMs: 8_000,
+    /** Calls without a readable answer (maybe charged) before a selfie goes to REVIEW instead. */
+    maxUncertainCallsPerSelfie: 2,
   },
   /** Identical image bytes within this window reuse the earlier outcome instead of paying again. */
   duplicateReuseWindowHours: 24 * 30,

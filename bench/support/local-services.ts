@@ -5,7 +5,7 @@ import { createLocalResources, type LocalResources } from '../../infra/local/res
 import { type RunningSandbox, type StartSandboxOptions, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
 import type { VerifySelfieMessage } from '../../shared/messages.ts';
-import { ResultsRepository } from '../../shared/results/repository.ts';
+import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 
 /**
@@ -33,7 +33,7 @@ export async function startLocalServices(sandboxOptions: StartSandboxOptions = {
     const sqs = createSqsClient(endpoints);
     const db = createDocumentClient(endpoints);
     const resources: LocalResources = await createLocalResources({ s3, sqs, db }, 150);
-    const repository = new ResultsRepository(db, resources.tableName);
+    const repository = new SelfieLifecycle(db, resources.tableName);
     return {
       endpoints,
       s3,

@@ -14,7 +14,7 @@ import { handlerEnvSchema } from '../../shared/config.ts';
 import { outcomeRules } from '../../shared/events/rules.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
-import { ResultsRepository } from '../../shared/results/repository.ts';
+import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { buildWorkerRuntime } from '../../shared/verification/worker-runtime.ts';
@@ -75,7 +75,7 @@ export interface LocalCloud {
   paths: StatePaths;
   endpoints: HostEndpoints;
   resources: LocalResources;
-  repository: ResultsRepository;
+  repository: SelfieLifecycle;
   sandbox?: RunningSandbox;
   vendor: VendorSlots;
   pollers: number;
@@ -138,7 +138,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       { s3, sqs, db },
       options.visibilityTimeoutSeconds ?? workerTimeoutSeconds + 30,
     );
-    const repository = new ResultsRepository(db, resources.tableName);
+    const repository = new SelfieLifecycle(db, resources.tableName);
     const found = await LostWork.find(db, resources.tableName, sqs, resources.workQueue.queueUrl);
 
     const vendorUrl = options.vendor?.url ?? (sandbox as RunningSandbox).endpointUrl;

@@ -2,7 +2,7 @@ import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../../shared/results/records.ts';
-import { ResultsRepository } from '../../shared/results/repository.ts';
+import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 
 /**
  * What a host restart must repair. The emulated bucket and queues live in memory while the table is
@@ -29,7 +29,7 @@ export class LostWork {
     workQueueUrl: string,
   ): Promise<{ lostWork: LostWork; unfinished: number; leasesReleased: number }> {
     const lostWork = new LostWork(sqs, workQueueUrl);
-    const repository = new ResultsRepository(db, tableName);
+    const repository = new SelfieLifecycle(db, tableName);
     const unfinished = await scanUnfinished(db, tableName);
     let leasesReleased = 0;
     for (const result of unfinished) {
@@ -99,7 +99,7 @@ async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Pr
   return results;
 }
 
-async function releaseLease(repository: ResultsRepository, result: SelfieResult): Promise<boolean> {
+async function releaseLease(repository: SelfieLifecycle, result: SelfieResult): Promise<boolean> {
   const { leaseId, leaseUntil } = result as { leaseId?: unknown; leaseUntil?: unknown };
   if (typeof leaseId !== 'string' || typeof leaseUntil !== 'number' || leaseUntil <= Date.now()) return false;
   return repository.releaseLease(result.selfieId, leaseId);

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isTerminal } from '../../shared/decision.ts';
 import { outcomeEventDetailSchema } from '../../shared/events/outcome-event.ts';
-import type { ResultsRepository } from '../../shared/results/repository.ts';
+import type { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import type { EnvelopeHandler } from './event-bus.ts';
 
@@ -17,7 +17,7 @@ export class LocalUploadRetention {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
-    private readonly repository: ResultsRepository,
+    private readonly repository: SelfieLifecycle,
     /** Told of each deletion, so the same bytes uploaded again later count as a new upload. */
     private readonly onDeleted: (key: string) => void = () => undefined,
   ) {}

@@ -1,11 +1,11 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3EventRecord } from 'aws-lambda';
 import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../messages.ts';
-import type { ResultsRepository } from '../results/repository.ts';
+import type { SelfieLifecycle } from '../results/selfie-lifecycle.ts';
 import { batchIdOf, decodeS3EventKey, isFolderMarker, selfieIdOf } from '../selfie.ts';
 
 export interface EnqueueDeps {
-  repository: ResultsRepository;
+  repository: SelfieLifecycle;
   sqs: SQSClient;
   workQueueUrl: string;
   uploadPrefix: string;

@@ -8,7 +8,7 @@ import {
 } from './contract.ts';
 import { redactSecrets, safeDetail } from './redact.ts';
 
-export type CallOutcome = 'completed' | 'pending' | 'retryable' | 'permanent';
+export type CallOutcome = 'completed' | 'pending' | 'retryable' | 'uncertain' | 'permanent';
 
 /** What every result carries, whatever happened. */
 interface CallTiming {
@@ -81,7 +81,18 @@ export interface PermanentResult extends CallTiming {
   raw?: unknown;
 }
 
-export type CallResult = CompletedResult | PendingResult | RetryableResult | PermanentResult;
+/** Sent, but no readable answer came back: the call may have been charged. */
+export interface UncertainResult extends CallTiming {
+  outcome: 'uncertain';
+  reason: 'timeout' | 'connection_lost' | 'truncated_body';
+}
+
+export type CallResult =
+  | CompletedResult
+  | PendingResult
+  | RetryableResult
+  | UncertainResult
+  | PermanentResult;
 
 /** The one thing the retry loop needs from a client; tests and other hosts may supply their own. */
 export interface LivenessCaller {

@@ -1,3 +1,4 @@
+import { setTimeout as defaultSleep } from 'node:timers/promises';
 import type { CallOutcome, CallResult, LivenessCaller } from './client.ts';
 
 /** One call to the vendor as the results table records it. */
@@ -14,7 +15,10 @@ export interface AttemptRecord {
   detail?: string;
 }
 
-export type StopReason = 'completed' | 'permanent' | 'max_attempts' | 'deadline';
+export type StopReason = 'completed' | 'permanent' | 'max_attempts' | 'deadline' | 'refused';
+
+/** Whether the next call may be made: a spend cap, a paused vendor or too many uncertain calls can say no. */
+export type CallPermit = { ok: true } | { ok: false; refusal: string };
 
 export interface VerifyWithRetriesOptions {
   client: LivenessCaller;
@@ -26,8 +30,21 @@ export interface VerifyWithRetriesOptions {
   /** Epoch ms by which every attempt must have ended (e.g. now + Lambda remaining time - a margin). */
   deadline: number;
   backoff: { baseMs: number; maxMs: number };
-  /** Writes the attempt ahead of the call and returns the transactionReference to send. */
-  beginAttempt(attempt: number): Promise<string>;
+  /**
+   * Asked before every call, after the time check; a refusal stops the loop with `refused`. The
+   * permit is taken before any call that may be charged (e.g. one unit of a spend cap).
+   */
+  mayCall?: (attempt: number) => Promise<CallPermit>;
+  /**
+   * The reference of an attempt a crashed delivery left open: the first call here resends it, by the
+   * same rule as a retry after an uncertain call.
+   */
+  resumeReference?: string;
+  /**
+   * Writes the attempt ahead of the call and returns the transactionReference to send: `reuse` when
+   * the rule says the previous reference must be sent again, else a new one.
+   */
+  beginAttempt(attempt: number, reuse?: string): Promise<string>;
   /** Records the attempt as soon as it ends; `result` carries the vendor's answer for the record. */
   endAttempt(record: AttemptRecord, result: CallResult): Promise<void>;
   sleep?: (ms: number) => Promise<void>;
@@ -37,13 +54,23 @@ export interface VerifyWithRetriesOptions {
 }
 
 export interface VerifyWithRetriesResult {
-  /** The last call's result; null only when the deadline left no room for a single attempt. */
+  /** The last call's result; null when the deadline or a refusal left no room for a single attempt. */
   final: CallResult | null;
   attempts: AttemptRecord[];
   stoppedBecause: StopReason;
+  /** Why `mayCall` refused, when it did. */
+  refusal?: string;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * Money rule: after a call with no readable answer (uncertain: it may have been charged), the retry
+ * sends the SAME transactionReference, so a vendor that deduplicates by reference charges once. A
+ * definitive answer (PENDING, a 5xx or 429 with a response) was not a charge for a verdict, so the
+ * next call gets a new reference and the vendor cannot mistake it for the earlier one.
+ */
+export function referenceToReuse(previous: { outcome: CallOutcome; reference: string } | undefined) {
+  return previous?.outcome === 'uncertain' ? previous.reference : undefined;
+}
 
 /** Full jitter: a uniform wait in [0, min(maxMs, baseMs * 2^retryIndex)). */
 export function fullJitterDelay(
@@ -69,8 +96,8 @@ function toRecord(attempt: number, transactionReference: string, result: CallRes
 }
 
 /**
- * Calls the vendor until it decides, refuses for good, or the attempt or time budget runs out. PENDING and
- * retryable outcomes are retried with exponential backoff and full jitter (or the vendor's Retry-After);
+ * Calls the vendor until it decides, refuses for good, or the attempt or time budget runs out. PENDING,
+ * uncertain and retryable outcomes are retried with exponential backoff and full jitter (or the vendor's Retry-After);
  * an attempt is only started when its wait plus the client's timeout still ends before the deadline.
  */
 export async function verifyWithRetries(options: VerifyWithRetriesOptions): Promise<VerifyWithRetriesResult> {
@@ -81,7 +108,7 @@ export async function verifyWithRetries(options: VerifyWithRetriesOptions): Prom
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
   }
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = options.sleep ?? ((ms: number) => defaultSleep(ms));
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
 
@@ -96,10 +123,19 @@ export async function verifyWithRetries(options: VerifyWithRetriesOptions): Prom
           : fullJitterDelay(index - 1, backoff, random);
     }
     if (now() + wait + client.timeoutMs > deadline) return { final, attempts, stoppedBecause: 'deadline' };
+    const attempt = firstAttempt + index;
+    const permit = options.mayCall ? await options.mayCall(attempt) : ({ ok: true } as const);
+    if (!permit.ok) return { final, attempts, stoppedBecause: 'refused', refusal: permit.refusal };
     if (wait > 0) await sleep(wait);
 
-    const attempt = firstAttempt + index;
-    const transactionReference = await options.beginAttempt(attempt);
+    const previous = attempts.at(-1);
+    const reuse =
+      index === 0
+        ? options.resumeReference
+        : referenceToReuse(
+            previous && { outcome: previous.outcome, reference: previous.transactionReference },
+          );
+    const transactionReference = await options.beginAttempt(attempt, reuse);
     final = await client.call(image, transactionReference);
     const record = toRecord(attempt, transactionReference, final);
     attempts.push(record);

@@ -5,8 +5,8 @@ import {
   ListObjectVersionsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ResultsRepository } from '../results/repository.ts';
 import { selfieIdOf } from '../selfie.ts';
+import type { OperatorHistory } from './selfie-history.ts';
 
 export interface PurgeCandidate {
   key: string;
@@ -31,7 +31,7 @@ export interface PurgeOptions {
   /** Only keys under this prefix (the upload prefix) are considered. */
   prefix: string;
   olderThanMs: number;
-  repository: ResultsRepository;
+  history: OperatorHistory;
   dryRun: boolean;
   now?: () => Date;
   onPurged?: (object: PurgeCandidate) => void;
@@ -98,7 +98,7 @@ async function* listPages(s3: S3Client, bucket: string, prefix: string): AsyncGe
  * outlives the biometric data. A deletion is recorded once S3 confirmed it.
  */
 export async function purgeExpiredSelfies(options: PurgeOptions): Promise<PurgeSummary> {
-  const { s3, bucket, repository } = options;
+  const { s3, bucket, history } = options;
   const now = options.now ?? (() => new Date());
   const cutoff = new Date(now().getTime() - options.olderThanMs).toISOString();
   const summary: PurgeSummary = { dryRun: options.dryRun, cutoff, examined: 0, purged: 0, bytes: 0 };
@@ -127,7 +127,7 @@ export async function purgeExpiredSelfies(options: PurgeOptions): Promise<PurgeS
       const failed = new Set((out.Errors ?? []).map((e) => `${e.Key}\u0000${e.VersionId ?? ''}`));
       deleted = expired.filter((o) => !failed.has(`${o.key}\u0000${o.versionId ?? ''}`));
       for (const object of deleted) {
-        await repository.recordPurge(
+        await history.recordPurge(
           selfieIdOf({
             bucket,
             key: object.key,

@@ -7,7 +7,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { verifySelfieMessageSchema } from '../messages.ts';
-import type { ResultsRepository } from '../results/repository.ts';
+import type { OperatorHistory } from './selfie-history.ts';
 
 /** What happened to one DLQ message. */
 export interface RedrivenMessage {
@@ -32,7 +32,7 @@ export interface RedriveOptions {
   sqs: SQSClient;
   deadLetterQueueUrl: string;
   workQueueUrl: string;
-  repository: ResultsRepository;
+  history: OperatorHistory;
   dryRun: boolean;
   now?: () => Date;
   /** Seconds a received DLQ message stays hidden while it is moved (or counted, in a dry run). */
@@ -58,7 +58,7 @@ function selfieIdIn(body: string | undefined): string | undefined {
  * A dry run receives each message once to list it, then makes them all visible again.
  */
 export async function redriveDeadLetters(options: RedriveOptions): Promise<RedriveSummary> {
-  const { sqs, repository } = options;
+  const { sqs, history } = options;
   const now = options.now ?? (() => new Date());
   const visibility = options.visibilityTimeoutSeconds ?? 120;
   const summary: RedriveSummary = { dryRun: options.dryRun, moved: 0, messages: [] };
@@ -82,13 +82,13 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
         const selfieId = selfieIdIn(message.Body);
         if (options.dryRun) {
           heldForDryRun.push(message);
-          const result = selfieId ? await classify(repository, selfieId) : 'unreadable';
+          const result = selfieId ? await classify(history, selfieId) : 'unreadable';
           report({ messageId: message.MessageId ?? '', ...(selfieId ? { selfieId } : {}), result });
           continue;
         }
         let result: RedrivenMessage['result'] = 'unreadable';
         if (selfieId) {
-          const reopened = await repository.reopenForRedrive(selfieId, now().toISOString());
+          const reopened = await history.reopenForRedrive(selfieId, now().toISOString());
           result =
             reopened === 'reopened'
               ? 'reopened'
@@ -140,9 +140,11 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
   }
 }
 
-async function classify(repository: ResultsRepository, selfieId: string): Promise<RedrivenMessage['result']> {
-  const result = await repository.getResult(selfieId);
+async function classify(history: OperatorHistory, selfieId: string): Promise<RedrivenMessage['result']> {
+  const result = await history.getResult(selfieId);
   if (!result) return 'no-record';
   if (result.state === 'FAILED') return 'reopened';
-  return result.state === 'RECEIVED' || result.state === 'PROCESSING' ? 'already-open' : 'decided';
+  return result.state === 'RECEIVED' || result.state === 'PROCESSING' || result.state === 'HELD'
+    ? 'already-open'
+    : 'decided';
 }

@@ -32,14 +32,38 @@ export const selfieResultSchema = z.looseObject({
   duplicateOf: z.string().optional(),
   /** Vendor calls made for this selfie, over all deliveries. */
   attempts: z.number().default(0),
-  /** Vendor calls that may have cost money. */
+  /** Vendor calls whose answer said the wallet was debited (any verification status). */
   paidCalls: z.number().default(0),
+  /** Vendor calls sent without a readable answer: they may have been charged (see docs/money-rules.md). */
+  uncertainCalls: z.number().default(0),
+  /** What of attempts/paidCalls/uncertainCalls is already added to the batch summary (so it is added once). */
+  summarized: z.object({ calls: z.number(), paid: z.number(), uncertain: z.number() }).optional(),
+  /** The delivery holding the processing lease, and until when (epoch ms). */
+  leaseId: z.string().optional(),
+  leaseUntil: z.number().optional(),
   receiveCount: z.number().default(0),
   lastError: z.string().optional(),
+  /** The typed reason code of `reason`/`lastError` (e.g. PREFLIGHT_TOO_SMALL, UNCERTAIN_CHARGE). */
+  reasonCode: z.string().optional(),
+  lastErrorCode: z.string().optional(),
 });
 export type SelfieResult = z.infer<typeof selfieResultSchema>;
 
-export const ATTEMPT_OUTCOMES = ['open', 'completed', 'pending', 'retryable', 'permanent'] as const;
+export const ATTEMPT_OUTCOMES = [
+  'open',
+  'completed',
+  'pending',
+  'retryable',
+  'uncertain',
+  'permanent',
+] as const;
+
+/**
+ * What one call may have cost: `paid` when the answer said the wallet was debited, `uncertain` when the
+ * request was sent and no readable answer came back, `none` when the answer said nothing was debited.
+ */
+export const ATTEMPT_CHARGES = ['paid', 'uncertain', 'none'] as const;
+export type AttemptCharge = (typeof ATTEMPT_CHARGES)[number];
 
 /** One vendor call, written before the call (outcome `open`) and completed after it. */
 export const attemptItemSchema = z.looseObject({
@@ -52,6 +76,12 @@ export const attemptItemSchema = z.looseObject({
   responseCode: z.string().optional(),
   outcome: z.enum(ATTEMPT_OUTCOMES),
   detail: z.string().optional(),
+  /** Set when the attempt ended; an open attempt found by a later delivery is ended as `uncertain`. */
+  charge: z.enum(ATTEMPT_CHARGES).optional(),
+  /** The vendor's wallet-debit status as it answered (`transactionStatus`, normalised). */
+  debitStatus: z.string().nullable().optional(),
+  /** How `reconcile` settled an uncertain charge against the vendor's statement. */
+  settled: z.enum(['paid', 'not-paid']).optional(),
   /**
    * The vendor's verdict of a completed attempt, kept with the attempt so a delivery that crashed
    * before recording the decision can be finished from it instead of paying for a new call.
@@ -79,7 +109,9 @@ export const batchSummarySchema = z.looseObject({
   REVIEW: z.number().default(0),
   REJECTED: z.number().default(0),
   FAILED: z.number().default(0),
+  HELD: z.number().default(0),
   paidCalls: z.number().default(0),
+  uncertainCalls: z.number().default(0),
   retries: z.number().default(0),
   duplicatesReused: z.number().default(0),
   firstReceivedAt: z.string().optional(),
@@ -102,6 +134,8 @@ export const keys = {
   decisionDay: (decision: string, isoTime: string) => `DECISION#${decision}#${isoTime.slice(0, 10)}`,
   decisionSk: (isoTime: string, selfieId: string) => `${isoTime}#${selfieId}`,
   reference: (reference: string) => `REF#${reference}`,
+  budget: (scope: string) => `BUDGET#${scope}`,
+  budgetSk: 'BUDGET',
 };
 
 /** Conditional updates write null for "not known"; the schemas treat a null like an absent attribute. */

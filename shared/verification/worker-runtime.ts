@@ -7,10 +7,13 @@ import { type LivenessCaller, LivenessClient } from '../liveness/client.ts';
 import { loadVendorCredentials } from '../liveness/credentials.ts';
 import type { Logger, Metrics } from '../observability.ts';
 import { preflightLimitsFrom } from '../preflight/index.ts';
-import { ResultsRepository } from '../results/repository.ts';
+import { AttemptLog } from '../results/attempts.ts';
+import { ContentClaims } from '../results/content-claims.ts';
+import { SelfieLifecycle } from '../results/selfie-lifecycle.ts';
+import { SpendBudget } from '../results/spend-budget.ts';
 import { readSelfieBytes } from '../s3-objects.ts';
 import { pipelineSettings } from '../settings.ts';
-import { VendorGate } from './vendor-gate.ts';
+import { VendorBreaker } from './vendor-breaker.ts';
 import type { VerificationDeps } from './verify-selfie.ts';
 
 /** Everything one worker needs, built once per cold start (AWS) or once per host (local). */
@@ -19,6 +22,11 @@ export interface WorkerRuntime {
   sqs: SQSClient;
   workQueueUrl?: string;
   recordConcurrency: number;
+  /**
+   * Caps every redelivery and wait delay (tests set 1 s so retries and waits happen in seconds);
+   * unset on AWS and in the local cloud, where the policy's delays apply.
+   */
+  delayCapSeconds?: number;
 }
 
 export interface WorkerClients {
@@ -51,15 +59,24 @@ export async function buildWorkerRuntime(
         clients.secrets,
       )),
     });
+  const tableName = requireEnv(env, 'RESULTS_TABLE_NAME');
   return {
     sqs: clients.sqs,
     workQueueUrl: env.WORK_QUEUE_URL,
     recordConcurrency: env.RECORD_CONCURRENCY,
     verification: {
-      repository: new ResultsRepository(clients.db, requireEnv(env, 'RESULTS_TABLE_NAME')),
+      selfies: new SelfieLifecycle(clients.db, tableName),
+      attempts: new AttemptLog(clients.db, tableName),
+      claims: new ContentClaims(clients.db, tableName),
+      budget: new SpendBudget(clients.db, tableName),
+      spendCap: {
+        ...(env.MAX_PAID_CALLS_PER_BATCH === undefined ? {} : { perBatch: env.MAX_PAID_CALLS_PER_BATCH }),
+        ...(env.MAX_PAID_CALLS_PER_DAY === undefined ? {} : { perDay: env.MAX_PAID_CALLS_PER_DAY }),
+      },
+      maxUncertainCalls: env.MAX_UNCERTAIN_CALLS,
       loadSelfie: (ref) => readSelfieBytes(clients.s3, ref, preflightLimits.maxBytes),
       vendor,
-      vendorGate: new VendorGate(),
+      breaker: new VendorBreaker(),
       preflightLimits,
       thresholds: {
         ...(env.MIN_LIVE_SCORE !== undefined ? { minLiveScore: env.MIN_LIVE_SCORE } : {}),

@@ -13,7 +13,7 @@ import { type LocalCloud, startLocalCloud } from '../../infra/local/host.ts';
 import { LocalUploadRetention } from '../../infra/local/upload-retention.ts';
 import { createS3Client } from '../../shared/aws-clients.ts';
 import { toEventEnvelope } from '../../shared/events/outcome-event.ts';
-import type { ResultsRepository } from '../../shared/results/repository.ts';
+import type { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { outcomeDetail } from '../events/support.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
 import { syntheticFace } from '../support/images.ts';
@@ -118,7 +118,7 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
 
 describe('LocalUploadRetention on its own', () => {
   const s3 = createS3Client(emulatorEndpoints());
-  const noResults = {} as ResultsRepository;
+  const noResults = {} as SelfieLifecycle;
 
   it('keeps a FAILED selfie’s upload for a redrive and deletes a final one', async () => {
     // Prepare

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -11,7 +12,9 @@ import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
 import { handlerEnvSchema } from '../../shared/config.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
-import { ResultsRepository } from '../../shared/results/repository.ts';
+import { AttemptLog } from '../../shared/results/attempts.ts';
+import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
+import { SpendBudget } from '../../shared/results/spend-budget.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { buildWorkerRuntime, type WorkerRuntime } from '../../shared/verification/worker-runtime.ts';
 import { emulatorEndpoints, uniqueName } from './emulators.ts';
@@ -60,7 +63,9 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
   });
   await ensureResultsTable(db, tableName);
   const sandbox: RunningSandbox = await startSandbox({ port: 0, seed: 'pipeline-tests', ...options.sandbox });
-  const repository = new ResultsRepository(db, tableName);
+  const repository = new SelfieLifecycle(db, tableName);
+  const attempts = new AttemptLog(db, tableName);
+  const budget = new SpendBudget(db, tableName);
   const logger = createLogger('test');
   const metrics = createMetrics('test');
 
@@ -82,8 +87,7 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
     MAX_RECEIVE_COUNT: String(maxReceiveCount),
     ...options.env,
   });
-  // No WORK_QUEUE_URL: the worker then leaves redelivery to the queue's short visibility timeout.
-  const workerRuntime: WorkerRuntime = await buildWorkerRuntime(
+  const built = await buildWorkerRuntime(
     env,
     {
       s3,
@@ -95,6 +99,8 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
     },
     { logger, metrics },
   );
+  // Waits are re-queued as new messages as on AWS; every delay is capped at 1 s so tests run in seconds.
+  const workerRuntime: WorkerRuntime = { ...built, workQueueUrl: workQueue.queueUrl, delayCapSeconds: 1 };
 
   return {
     s3,
@@ -106,6 +112,8 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
     dlq,
     sandbox,
     repository,
+    attempts,
+    budget,
     enqueueRuntime,
     workerRuntime,
     /** Uploads an object and returns the ObjectCreated record S3 would send for it. */
@@ -123,14 +131,19 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
     deliver(batchSize = 10) {
       return deliverOneBatch(sqs, workQueue, batchSize, (event) => this.invokeWorker(event));
     },
-    /** Polls until the queue stays empty, waiting out visibility timeouts of failed messages. */
-    async drain(maxRounds = 30) {
+    /**
+     * Delivers until the work queue stays empty, waiting out visibility timeouts and delays. Throws when
+     * messages are still there after `maxRounds`, so a test never goes on as if the queue had drained.
+     */
+    async drain(maxRounds = 40) {
       let idle = 0;
-      for (let round = 0; round < maxRounds && idle < 3; round++) {
+      for (let round = 0; round < maxRounds; round++) {
         const { received } = await this.deliver();
         idle = received === 0 ? idle + 1 : 0;
-        if (received === 0) await new Promise((r) => setTimeout(r, 500));
+        if (idle >= 3 && (await queueIsEmpty(sqs, workQueue.queueUrl))) return;
+        if (received === 0) await sleep(500);
       }
+      throw new Error(`drain: the work queue still holds messages after ${maxRounds} rounds`);
     },
     paidReferences(): string[] {
       return sandbox
@@ -142,6 +155,20 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
       await sandbox.stop();
     },
   };
+}
+
+async function queueIsEmpty(sqs: SQSClient, queueUrl: string): Promise<boolean> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return Object.values(Attributes ?? {}).every((count) => Number(count) === 0);
 }
 
 export type PipelineFixture = Awaited<ReturnType<typeof createPipelineFixture>>;

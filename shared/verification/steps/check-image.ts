@@ -1,0 +1,27 @@
+import { metricNames } from '../../metric-names.ts';
+import { countBy } from '../../observability.ts';
+import { type PreflightAccepted, preflightSelfie } from '../../preflight/index.ts';
+import type { DeliveryRun, VerificationOutcome } from '../delivery.ts';
+
+/**
+ * Preflight: nothing is sent to the vendor (and nothing paid) for an object that is gone or an image
+ * the vendor would refuse. Either ends REJECTED with the specific reason.
+ */
+export async function checkImage(run: DeliveryRun): Promise<PreflightAccepted | VerificationOutcome> {
+  const bytes = await run.deps.loadSelfie(run.message);
+  if (!bytes) {
+    return run.decide({
+      decision: 'REJECTED',
+      reason: { code: 'OBJECT_NOT_FOUND', detail: 'the object was deleted before it was verified' },
+    });
+  }
+  const preflight = await preflightSelfie(bytes, run.deps.preflightLimits);
+  run.sha256 = preflight.sha256;
+  if (!preflight.ok) {
+    const { reason, message } = preflight.rejection;
+    countBy(run.deps.metrics, metricNames.preflightRejections, 'reason', reason);
+    return run.decide({ decision: 'REJECTED', reason: { code: reason, detail: message } });
+  }
+  run.preflight = { format: preflight.format, original: preflight.original, final: preflight.final };
+  return preflight;
+}
