@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { purgeExpiredSelfies } from '../shared/operations/purge.ts';
-import { parseDuration } from '../shared/operations/time-input.ts';
 import { OperatorHistory } from '../shared/operations/selfie-history.ts';
+import { parseDuration } from '../shared/operations/time-input.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { type Command, UsageError } from './command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
