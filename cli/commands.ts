@@ -35,6 +35,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'Delete uploaded selfies past retention (--older-than 30d), recording each deletion; never results',
     load: async () => (await import('./purge.ts')).purgeCommand,
   },
+  budget: {
+    summary: 'Show or raise a spend cap; raising releases the selfies HELD at the cap, with no re-upload',
+    load: async () => (await import('./budget.ts')).budgetCommand,
+  },
   reconcile: {
     summary: "Match the vendor's billing statement (CSV) against the recorded calls; exit 1 on discrepancies",
     load: async () => (await import('./reconcile.ts')).reconcileCommand,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseSandboxFlags, sandboxFaultOptions } from '../sandbox/flags.ts';
 import type { SandboxOptions } from '../sandbox/options.ts';
+import { pipelineSettings } from '../shared/settings.ts';
 import { UsageError } from './command.ts';
 
 /** Flags shared by `run` and `up`: the host, the vendor, and the sandbox's fault switches. */
@@ -14,6 +15,8 @@ export const localCloudOptions = {
   concurrency: { type: 'string' },
   'min-live-score': { type: 'string' },
   'max-pop-score': { type: 'string' },
+  'max-paid-calls': { type: 'string' },
+  'max-uncertain-calls': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -26,6 +29,11 @@ export const localCloudHelp = `Host options:
   --concurrency N          vendor calls in flight across the host (default ${DEFAULT_CONCURRENCY}, 1..500)
   --min-live-score X       a VERIFIED selfie with live_score below X goes to REVIEW (0..100)
   --max-pop-score X        a VERIFIED selfie with pop_score above X goes to REVIEW (0..100)
+  --max-paid-calls N       spend cap per batch: vendor calls that may cost money (paid + uncertain);
+                           at the cap selfies wait as HELD (not failed). A higher cap on a later
+                           run, or \`liveness-batch budget\`, releases them. Default: no cap
+  --max-uncertain-calls N  calls without a readable answer (maybe charged) before a selfie goes to
+                           REVIEW with reason UNCERTAIN_CHARGE instead of being called again (default ${pipelineSettings.vendor.maxUncertainCallsPerSelfie})
   --verbose, -v            show the handlers' INFO logs too (default: warnings and errors only;
                            every log is kept in <state-dir>/logs/pipeline.log)
 
@@ -62,6 +70,15 @@ const score = (flag: string) =>
     )
     .optional();
 
+const positiveWhole = (flag: string, example: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `--${flag} must be a whole number, e.g. --${flag} ${example}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1, `--${flag} must be at least 1`))
+    .optional();
+
 const flagsSchema = z.object({
   'state-dir': z.string().trim().min(1, '--state-dir must not be empty').default('.liveness-batch'),
   concurrency: z
@@ -79,6 +96,8 @@ const flagsSchema = z.object({
     .default(DEFAULT_CONCURRENCY),
   'min-live-score': score('min-live-score'),
   'max-pop-score': score('max-pop-score'),
+  'max-paid-calls': positiveWhole('max-paid-calls', '1000'),
+  'max-uncertain-calls': positiveWhole('max-uncertain-calls', '2'),
   'vendor-url': z
     .url({ protocol: /^https?$/, error: '--vendor-url must be a full http(s) URL, e.g. https://host/path' })
     .optional(),
@@ -92,6 +111,9 @@ export interface LocalCloudFlags {
   concurrency: number;
   verbose: boolean;
   thresholds: { minLiveScore?: number; maxPopScore?: number };
+  /** Spend cap per batch (paid + uncertain calls); none when absent. */
+  maxPaidCalls?: number;
+  maxUncertainCalls?: number;
   vendor?: { url: string; userId: string; apiKey: string };
   sandbox: Omit<SandboxOptions, 'port' | 'ledgerFile' | 'userId' | 'apiKey'>;
   /** Fault flags were given (they are ignored when a running `up` host is used). */
@@ -155,6 +177,10 @@ export function parseLocalCloudFlags(values: Values, env: NodeJS.ProcessEnv = pr
       ...(flags['min-live-score'] !== undefined ? { minLiveScore: flags['min-live-score'] } : {}),
       ...(flags['max-pop-score'] !== undefined ? { maxPopScore: flags['max-pop-score'] } : {}),
     },
+    ...(flags['max-paid-calls'] !== undefined ? { maxPaidCalls: flags['max-paid-calls'] } : {}),
+    ...(flags['max-uncertain-calls'] !== undefined
+      ? { maxUncertainCalls: flags['max-uncertain-calls'] }
+      : {}),
     ...(vendor ? { vendor } : {}),
     sandbox,
     sandboxFlagsGiven: given.size > 0,

@@ -180,6 +180,13 @@ async function runFolder(input: {
     describeSession(session, flags, terminal, bootMs);
 
     const before = await session.summary(batchId);
+    if (before?.HELD && session.host && flags.maxPaidCalls !== undefined) {
+      // This run's cap may be higher than the one that held them: let the held selfies try again now.
+      const requeued = await session.host.requeueHeld(batchId);
+      terminal.note(
+        `${requeued} selfie(s) held at an earlier run's spend cap try again under --max-paid-calls ${flags.maxPaidCalls}.`,
+      );
+    }
     const started = Date.now();
     const active = session;
     // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
@@ -188,7 +195,8 @@ async function runFolder(input: {
       upload: (file, body) => active.upload(uploadKey(batchId, dir, file), body),
       undecided: async () => {
         const summary = await active.summary(batchId);
-        return (summary?.total ?? 0) - decidedCount(summary);
+        // HELD selfies wait for budget, not for the pipeline: they do not hold up uploads.
+        return (summary?.total ?? 0) - decidedCount(summary) - (summary?.HELD ?? 0);
       },
       window: undecidedWindow(session.concurrency),
       stopped: () => interrupted || stopUploads,

@@ -35,6 +35,8 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
       concurrency: flags.concurrency,
       ...(flags.vendor ? { vendor: flags.vendor } : { sandbox: flags.sandbox }),
       thresholds: flags.thresholds,
+      ...(flags.maxPaidCalls === undefined ? {} : { maxPaidCallsPerBatch: flags.maxPaidCalls }),
+      ...(flags.maxUncertainCalls === undefined ? {} : { maxUncertainCalls: flags.maxUncertainCalls }),
       onError: hostErrorReporter(terminal),
     });
   } catch (error) {

@@ -14,9 +14,11 @@ import { handlerEnvSchema } from '../../shared/config.ts';
 import { outcomeRules } from '../../shared/events/rules.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
+import { requeueHeldSelfies } from '../../shared/operations/spend-cap.ts';
 import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import type { BreakerStatus } from '../../shared/verification/vendor-breaker.ts';
 import { buildWorkerRuntime } from '../../shared/verification/worker-runtime.ts';
 import { startFileBackedDynamoDb } from './dynamodb-process.ts';
 import { jsonlArchive, LocalEventBus, sqsTarget } from './event-bus.ts';
@@ -65,6 +67,10 @@ export interface LocalCloudOptions {
    * ChangeMessageVisibility and are unaffected.
    */
   visibilityTimeoutSeconds?: number;
+  /** Spend cap per batch: calls that may cost money (paid + uncertain); none when absent. */
+  maxPaidCallsPerBatch?: number;
+  /** Uncertain calls before a selfie goes to REVIEW (default: the pipeline setting). */
+  maxUncertainCalls?: number;
   /** How often the bucket is listed for uploads made by other clients (ms, default 1000). */
   bucketPollMs?: number;
   /** Problems of the host itself (emulator calls failing, stream retries). */
@@ -83,6 +89,10 @@ export interface LocalCloud {
   recovered: { unfinished: number; leasesReleased: number; lostMessages: number };
   /** Uploads one object and delivers its ObjectCreated event to enqueue (resolves once enqueued). */
   upload(key: string, body: Buffer): Promise<void>;
+  /** Sends a batch's HELD selfies back to the work queue (after a cap was raised); returns how many. */
+  requeueHeld(batchId: string): Promise<number>;
+  /** The worker's vendor circuit: closed, or open since when and on what answer. */
+  vendorCircuit(): BreakerStatus;
   /** Counters for progress and stall detection. */
   activity(): { invocations: number; running: number; received: number; lastActivityAt: number };
   /** True when no message is waiting, in flight or delayed and no invocation or upload is running. */
@@ -156,6 +166,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         : {}),
       ...(options.thresholds?.maxPopScore !== undefined
         ? { MAX_POP_SCORE: String(options.thresholds.maxPopScore) }
+        : {}),
+      ...(options.maxPaidCallsPerBatch !== undefined
+        ? { MAX_PAID_CALLS_PER_BATCH: String(options.maxPaidCallsPerBatch) }
+        : {}),
+      ...(options.maxUncertainCalls !== undefined
+        ? { MAX_UNCERTAIN_CALLS: String(options.maxUncertainCalls) }
         : {}),
     });
     const vendor = new VendorSlots(
@@ -322,6 +338,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         delivered.forget(key);
         await notify([{ key, size: body.length, eTag: out.ETag ?? '' }]);
       },
+      vendorCircuit: () => workerRuntime.verification.breaker.status(),
+      requeueHeld: (batchId) =>
+        requeueHeldSelfies(
+          { db, tableName: resources.tableName, sqs, workQueueUrl: resources.workQueue.queueUrl },
+          batchId,
+        ),
       activity: () => ({ ...workerPool.stats }),
       async isIdle() {
         if (workerPool.stats.running > 0 || notifying > 0) return false;

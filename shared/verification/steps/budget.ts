@@ -26,6 +26,15 @@ export class SpendReservation {
     return scopes;
   }
 
+  /** Whether every cap has room now, by reading (a HELD selfie looks before it leaves HELD). */
+  async hasRoom(): Promise<boolean> {
+    for (const { scope, limit } of this.scopes()) {
+      const state = await this.run.deps.budget.read(scope);
+      if (state.spent >= Math.max(limit, state.raisedLimit ?? 0)) return false;
+    }
+    return true;
+  }
+
   /** Reserves one unit for the next call; false (with nothing left reserved) when a cap is reached. */
   async reserve(): Promise<boolean> {
     const reserved: BudgetScope[] = [];
