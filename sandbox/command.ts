@@ -47,8 +47,8 @@ Options (each also settable by the env variable shown; flags win):
   --redirect-to URL        where the 307 points (required with --redirect-rate)    SANDBOX_REDIRECT_TO
   --forbidden-rate R       share answered HTTP 403 with an HTML page, like a
                            web application firewall; not charged (0..1)            SANDBOX_FORBIDDEN_RATE
-  --forbidden-window A-B   every call from A to B seconds after start gets that
-                           HTML 403 (an outage, then recovery), e.g. 30-60         SANDBOX_FORBIDDEN_WINDOW
+  --forbidden-window A-B   every valid call from A to B seconds after start gets
+                           that HTML 403 (an outage, then recovery), e.g. 30-60    SANDBOX_FORBIDDEN_WINDOW
   --dedupe-references on|off
                            on: a repeated transactionReference that was charged
                            gets the first answer again, not charged (ledger:
@@ -63,7 +63,8 @@ Options (each also settable by the env variable shown; flags win):
   --help                   this text
 
 The fault rates together must not exceed 1. Faults are decided by hash(seed, transactionReference,
-call number), so concurrency does not change them; the forbidden window wins over the draw.
+call number), so concurrency does not change them; the forbidden window wins over the draw. Faults apply
+to requests that pass validation: a wrong key still gets 401, a bad body 400.
 
 The ledger has one JSON line per request: seq, at, transactionReference, sha256 (of the image), httpStatus,
 outcome (completed, pending, server_error, throttled, no_answer, redirect, forbidden, refused), charged,

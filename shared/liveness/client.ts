@@ -371,15 +371,15 @@ export class LivenessClient implements LivenessCaller {
       }
       if (read.kind === 'too_large') {
         const size = read.declared
-          ? `declares ${read.bytes} bytes`
-          : `ran past ${MAX_VENDOR_BODY_BYTES} bytes`;
+          ? `of ${read.bytes} bytes (declared), over the ${MAX_VENDOR_BODY_BYTES}-byte limit: not read`
+          : `over the ${MAX_VENDOR_BODY_BYTES}-byte limit: reading stopped at ${read.bytes} bytes`;
         return {
           outcome: 'permanent',
           reason: 'malformed_response',
           unauthorized: false,
           systemic: true,
           httpStatus,
-          detail: `HTTP ${httpStatus}: body ${size}, over the ${MAX_VENDOR_BODY_BYTES}-byte limit (not read)`,
+          detail: `HTTP ${httpStatus}: body ${size}`,
           ...noAnswer,
           ...timing(),
         };
@@ -511,9 +511,7 @@ export function classifyAnswer(answer: AnswerToClassify): CallResult {
   if (httpStatus === 400) return permanent('bad_request', false, `HTTP 400${describe(parsed, secrets)}`);
   if (httpStatus > 400 && httpStatus < 500) {
     const systemic = SYSTEMIC_CLIENT_STATUSES.has(httpStatus);
-    const what = json.ok
-      ? describe(parsed, secrets)
-      : ` (${json.ok ? 'JSON' : 'not JSON'}, ${body.length} bytes)`;
+    const what = json.ok ? describe(parsed, secrets) : ` (not JSON, ${body.length} bytes)`;
     return permanent('client_error', systemic, `HTTP ${httpStatus}${what}`);
   }
   if (httpStatus < 200 || httpStatus >= 300) {

@@ -126,15 +126,24 @@ describe('sandbox: late answers', () => {
   it('charges, then holds the answer past the client giving up; the ledger marks it late', async () => {
     // Prepare
     const sandbox = await sandboxWith({ lateRate: 1, lateAfterMs: 60_000 });
+    const client = new AbortController();
+    let settled = false;
 
-    // Act
-    const outcome = await post(sandbox.endpointUrl, face, 'late-1', AbortSignal.timeout(200)).then(
+    // Act: the client gives up only once the sandbox has charged.
+    const outcome = post(sandbox.endpointUrl, face, 'late-1', client.signal).then(
       () => 'answered',
       (error: Error) => error.name,
     );
+    void outcome.then(() => {
+      settled = true;
+    });
+    await expect.poll(() => sandbox.ledger().length).toBe(1);
+    const answeredBeforeGivingUp = settled;
+    client.abort();
 
     // Assess
-    expect(outcome).toBe('TimeoutError');
+    expect(answeredBeforeGivingUp).toBe(false);
+    expect(await outcome).toBe('AbortError');
     expect(sandbox.ledger()).toEqual([
       expect.objectContaining({
         transactionReference: 'late-1',
