@@ -26,7 +26,8 @@ export const SANDBOX_CODES = {
 
 export interface Answer {
   httpStatus: number;
-  body: Record<string, unknown>;
+  /** A JSON body, or a text body whose content-type is in `headers` (a gateway's HTML page, a redirect). */
+  body: Record<string, unknown> | string;
   headers?: Record<string, string>;
 }
 
@@ -57,17 +58,18 @@ export function completedAnswer(
   return { httpStatus: 200, body };
 }
 
+/** `transactionStatus` is the debit word to send: "FAILED" when not charged; a charged one in any case. */
 export function pendingAnswer(
   transactionReference: string,
   transactionDate: string,
-  charged: boolean,
+  transactionStatus: string,
 ): Answer {
   const body: LivenessResponse = {
     responseCode: SANDBOX_CODES.pending,
     description: 'Verification could not be completed (simulated PENDING)',
     verificationType: PASSIVE_LIVENESS_VERIFICATION_TYPE,
     verificationStatus: 'PENDING',
-    transactionStatus: charged ? 'SUCCESSFUL' : 'FAILED',
+    transactionStatus,
     transactionReference,
     transactionDate,
     ...emptyFields,
@@ -81,7 +83,7 @@ export function errorAnswer(
   httpStatus: number,
   responseCode: string,
   description: string,
-  context: { transactionReference?: string | null; transactionDate: string },
+  context: { transactionReference?: string | null; transactionDate: string; charged?: boolean },
   headers?: Record<string, string>,
 ): Answer {
   return {
@@ -91,7 +93,7 @@ export function errorAnswer(
       description,
       verificationType: PASSIVE_LIVENESS_VERIFICATION_TYPE,
       verificationStatus: null,
-      transactionStatus: 'FAILED',
+      transactionStatus: context.charged ? 'SUCCESSFUL' : 'FAILED',
       transactionReference: context.transactionReference ?? null,
       transactionDate: context.transactionDate,
     },
@@ -99,9 +101,37 @@ export function errorAnswer(
   };
 }
 
-export function internalErrorAnswer(transactionReference: string | null, transactionDate: string): Answer {
+export function internalErrorAnswer(
+  transactionReference: string | null,
+  transactionDate: string,
+  charged = false,
+): Answer {
   return errorAnswer(500, SANDBOX_CODES.internalError, 'Internal server error (simulated)', {
     transactionReference,
     transactionDate,
+    charged,
   });
+}
+
+/** What a web application firewall in front of the vendor sends: an HTML page, not the vendor's JSON. */
+export function forbiddenAnswer(): Answer {
+  return {
+    httpStatus: 403,
+    body: [
+      '<!DOCTYPE html>',
+      '<html><head><title>403 Forbidden</title></head>',
+      '<body><h1>Access denied</h1><p>Request blocked by the web application firewall (simulated).</p></body></html>',
+      '',
+    ].join('\n'),
+    headers: { 'content-type': 'text/html; charset=utf-8' },
+  };
+}
+
+/** A 307 to `location`, as a gateway or a moved API sends it. */
+export function redirectAnswer(location: string): Answer {
+  return {
+    httpStatus: 307,
+    body: 'Temporary Redirect',
+    headers: { location, 'content-type': 'text/plain; charset=utf-8' },
+  };
 }

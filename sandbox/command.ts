@@ -9,7 +9,7 @@ import { type RunningSandbox, startSandbox } from './server.ts';
 
 const HELP = `Usage: liveness-batch sandbox [options]
 
-Runs a local HTTP server that speaks the passive liveness vendor's contract (docs: LIVENESS-API.md),
+Runs a local HTTP server that speaks the passive liveness vendor's contract (docs/vendor-contract.md),
 like a payment provider's test-mode server: strict validation, 401 on wrong credentials, fault switches
 and a ledger of every call it would have charged.
 
@@ -22,6 +22,11 @@ Endpoints (POST, JSON, headers userid + apiKey):
   /sfx-verify/v3/id-service/        older (also without the trailing slash)
   GET /__sandbox/health             200 when up
   GET /__sandbox/ledger             the charge ledger as a JSON array
+  GET /__sandbox/faults             the fault settings in force
+  POST /__sandbox/faults            change fault settings while running: a JSON object with any of
+                                    latencyMs, pendingRate, errorRate, throttleRate, hangRate, lateRate,
+                                    pendingDebitRate, redirectRate, forbiddenRate, redirectTo, e.g.
+                                    {"forbiddenRate":1} opens an outage and {"forbiddenRate":0} ends it
 
 Options (each also settable by the env variable shown; flags win):
   --port N                 listen on 127.0.0.1:N (default ${SANDBOX_DEFAULT_PORT}; 0 = any free port)   SANDBOX_PORT
@@ -30,9 +35,25 @@ Options (each also settable by the env variable shown; flags win):
   --ledger FILE            append one JSON line per request; loaded at start       SANDBOX_LEDGER
   --latency-ms N|MIN-MAX   answer delay, fixed or a range (default 0)              SANDBOX_LATENCY_MS
   --pending-rate R         share answered 200 PENDING, code "01" (0..1)            SANDBOX_PENDING_RATE
+  --pending-debit-rate R   share answered PENDING with transactionStatus
+                           "Successful": charged (0..1)                            SANDBOX_PENDING_DEBIT_RATE
   --error-rate R           share answered HTTP 500 (0..1)                          SANDBOX_ERROR_RATE
   --throttle-rate R        share answered HTTP 429, Retry-After: 1 (0..1)          SANDBOX_THROTTLE_RATE
-  --hang-rate R            share never answered (0..1)                             SANDBOX_HANG_RATE
+  --hang-rate R            share never answered; not charged (0..1)                SANDBOX_HANG_RATE
+  --late-rate R            share charged, then answered only after --late-after-ms,
+                           when the client has given up (ledger: late) (0..1)      SANDBOX_LATE_RATE
+  --late-after-ms N        how long a late answer is held (default 20000)          SANDBOX_LATE_AFTER_MS
+  --redirect-rate R        share answered HTTP 307 to --redirect-to; not charged   SANDBOX_REDIRECT_RATE
+  --redirect-to URL        where the 307 points (required with --redirect-rate)    SANDBOX_REDIRECT_TO
+  --forbidden-rate R       share answered HTTP 403 with an HTML page, like a
+                           web application firewall; not charged (0..1)            SANDBOX_FORBIDDEN_RATE
+  --forbidden-window A-B   every valid call from A to B seconds after start gets
+                           that HTML 403 (an outage, then recovery), e.g. 30-60    SANDBOX_FORBIDDEN_WINDOW
+  --dedupe-references on|off
+                           on: a repeated transactionReference that was charged
+                           gets the first answer again, not charged (ledger:
+                           replayOf). off (default): the vendor documents no such
+                           behaviour, so every request is drawn and charged anew  SANDBOX_DEDUPE_REFERENCES
   --live-ratio R           share of images that come out VERIFIED (default 0.8)    SANDBOX_LIVE_RATIO
   --score-disagree-rate R  share whose scores contradict the status (default 0)   SANDBOX_SCORE_DISAGREE_RATE
   --seed S                 seed for outcomes and faults (default "liveness-batch") SANDBOX_SEED
@@ -41,9 +62,13 @@ Options (each also settable by the env variable shown; flags win):
   --quiet                  no line per request
   --help                   this text
 
-The four fault rates together must not exceed 1. Faults are decided by hash(seed, transactionReference,
-call number), so concurrency does not change them. A repeated transactionReference that was already
-charged gets the same answer again and is not charged twice (ledger: charged false, replayOf).
+The fault rates together must not exceed 1. Faults are decided by hash(seed, transactionReference,
+call number), so concurrency does not change them; the forbidden window wins over the draw. Faults apply
+to requests that pass validation: a wrong key still gets 401, a bad body 400.
+
+The ledger has one JSON line per request: seq, at, transactionReference, sha256 (of the image), httpStatus,
+outcome (completed, pending, server_error, throttled, no_answer, redirect, forbidden, refused), charged,
+late, fault, replayOf. The charged lines are what the vendor would bill.
 
 Test credentials: userid "${SANDBOX_DEFAULT_USER_ID}", apiKey "${SANDBOX_DEFAULT_API_KEY}" (not secrets).`;
 
@@ -61,9 +86,10 @@ function entryLine(entry: LedgerEntry): string {
   const outcome =
     entry.httpStatus === null
       ? 'no answer (hang)'
-      : `${entry.httpStatus} ${entry.verificationStatus ?? entry.responseCode ?? ''}`;
+      : `${entry.httpStatus} ${entry.verificationStatus ?? entry.responseCode ?? entry.outcome}`;
   const flags = [
     entry.charged ? 'charged' : 'not charged',
+    entry.late ? 'late' : '',
     entry.replayOf ? `replay of #${entry.replayOf}` : '',
     entry.fault ?? '',
   ]
@@ -119,7 +145,9 @@ export const sandboxCommand: Command = {
         `  health:        ${sandbox.baseUrl}/__sandbox/health`,
         `  ledger:        ${sandbox.baseUrl}/__sandbox/ledger${o.ledgerFile ? ` (file ${o.ledgerFile})` : ' (memory only)'}`,
         `  credentials:   userid "${userId}", apiKey ${keyShown ? `"${SANDBOX_DEFAULT_API_KEY}" (test default)` : 'as you supplied it (not shown)'}`,
-        `  faults:        latency ${latency}, pending ${o.pendingRate}, 500 ${o.errorRate}, 429 ${o.throttleRate}, hang ${o.hangRate}; live ratio ${o.liveRatio}; seed "${o.seed}"${o.chargeFailures ? '; failures charged' : ''}`,
+        `  faults:        latency ${latency}, pending ${o.pendingRate}, pending+debit ${o.pendingDebitRate}, 500 ${o.errorRate}, 429 ${o.throttleRate}, hang ${o.hangRate}, late ${o.lateRate} (after ${o.lateAfterMs} ms), 307 ${o.redirectRate}, 403 ${o.forbiddenRate}${o.forbiddenWindow ? ` (and every call ${o.forbiddenWindow.fromSeconds}-${o.forbiddenWindow.toSeconds} s after start)` : ''}; live ratio ${o.liveRatio}; seed "${o.seed}"${o.chargeFailures ? '; failures charged' : ''}`,
+        `  references:    ${o.dedupeReferences ? 'deduplicated (a repeated charged reference is answered again, uncharged)' : 'not deduplicated (every call is charged anew)'}`,
+        `  fault control: ${sandbox.baseUrl}/__sandbox/faults (GET, or POST a JSON object to change)`,
         '',
         'Try it:',
         curlExample(sandbox, userId, keyShown),

@@ -9,6 +9,14 @@ export const sandboxFaultOptions = {
   'error-rate': { type: 'string' },
   'throttle-rate': { type: 'string' },
   'hang-rate': { type: 'string' },
+  'late-rate': { type: 'string' },
+  'late-after-ms': { type: 'string' },
+  'pending-debit-rate': { type: 'string' },
+  'redirect-rate': { type: 'string' },
+  'redirect-to': { type: 'string' },
+  'forbidden-rate': { type: 'string' },
+  'forbidden-window': { type: 'string' },
+  'dedupe-references': { type: 'string' },
   'live-ratio': { type: 'string' },
   'score-disagree-rate': { type: 'string' },
   seed: { type: 'string' },
@@ -56,6 +64,25 @@ const latencyText = z
   })
   .refine((v) => typeof v === 'number' || v.min <= v.max, 'MIN must not exceed MAX');
 
+const windowText = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?-\d+(\.\d+)?$/, 'must be FROM-TO (seconds after the sandbox starts), e.g. 30-60')
+  .transform((text) => {
+    const [from = '0', to = '0'] = text.split('-');
+    return { fromSeconds: Number(from), toSeconds: Number(to) };
+  })
+  .refine((w) => w.fromSeconds < w.toSeconds, 'FROM must be less than TO');
+
+const onOffText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(on|off)$/, 'must be on or off')
+  .transform((text) => text === 'on');
+
+const urlText = z.url({ protocol: /^https?$/, error: 'must be a full http(s) URL' });
+
 const booleanText = z
   .string()
   .trim()
@@ -75,6 +102,18 @@ const flagTable: Record<FlagName, { env: string; option: keyof SandboxOptions; s
   'error-rate': { env: 'SANDBOX_ERROR_RATE', option: 'errorRate', schema: rateText },
   'throttle-rate': { env: 'SANDBOX_THROTTLE_RATE', option: 'throttleRate', schema: rateText },
   'hang-rate': { env: 'SANDBOX_HANG_RATE', option: 'hangRate', schema: rateText },
+  'late-rate': { env: 'SANDBOX_LATE_RATE', option: 'lateRate', schema: rateText },
+  'late-after-ms': { env: 'SANDBOX_LATE_AFTER_MS', option: 'lateAfterMs', schema: intText(0, 2 ** 31) },
+  'pending-debit-rate': { env: 'SANDBOX_PENDING_DEBIT_RATE', option: 'pendingDebitRate', schema: rateText },
+  'redirect-rate': { env: 'SANDBOX_REDIRECT_RATE', option: 'redirectRate', schema: rateText },
+  'redirect-to': { env: 'SANDBOX_REDIRECT_TO', option: 'redirectTo', schema: urlText },
+  'forbidden-rate': { env: 'SANDBOX_FORBIDDEN_RATE', option: 'forbiddenRate', schema: rateText },
+  'forbidden-window': { env: 'SANDBOX_FORBIDDEN_WINDOW', option: 'forbiddenWindow', schema: windowText },
+  'dedupe-references': {
+    env: 'SANDBOX_DEDUPE_REFERENCES',
+    option: 'dedupeReferences',
+    schema: onOffText,
+  },
   'live-ratio': { env: 'SANDBOX_LIVE_RATIO', option: 'liveRatio', schema: rateText },
   'score-disagree-rate': {
     env: 'SANDBOX_SCORE_DISAGREE_RATE',

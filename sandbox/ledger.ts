@@ -1,6 +1,21 @@
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Fault } from './outcomes.ts';
 
+/**
+ * What the sandbox answered, in one word: `completed` (VERIFIED / NOT VERIFIED), `pending`, `server_error`
+ * (500), `throttled` (429), `no_answer` (hang), `redirect` (307), `forbidden` (the HTML 403), `refused`
+ * (400 or 401: the request did not pass validation).
+ */
+export type LedgerOutcome =
+  | 'completed'
+  | 'pending'
+  | 'server_error'
+  | 'throttled'
+  | 'no_answer'
+  | 'redirect'
+  | 'forbidden'
+  | 'refused';
+
 /** One request to a verify endpoint, as the sandbox would bill it. */
 export interface LedgerEntry {
   /** Position in the ledger, continuing across restarts. */
@@ -16,8 +31,12 @@ export interface LedgerEntry {
   httpStatus: number | null;
   responseCode: string | null;
   verificationStatus: string | null;
+  outcome: LedgerOutcome;
+  /** Whether this request debited the wallet. Summed over the ledger, it is what the vendor would bill. */
   charged: boolean;
-  /** Set on a repeated reference: the `seq` of the charged entry whose answer was returned again. */
+  /** Charged, then answered only after `lateAfterMs` (the client has given up by then). */
+  late: boolean;
+  /** Set on a repeated reference (dedupeReferences on): the `seq` of the charged entry answered again. */
   replayOf?: number;
   fault?: Fault;
   /** The answer's transactionDate, so a replay after a restart returns the same body. */

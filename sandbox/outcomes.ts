@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Latency, ResolvedSandboxOptions } from './options.ts';
+import type { FAULT_RATES, Latency, ResolvedSandboxOptions } from './options.ts';
 
 /**
  * Everything the sandbox "decides" is a hash, so the same inputs always give the same answer, whatever the
@@ -51,12 +51,34 @@ export function verdictFor(imageSha256: string, options: VerdictOptions): Simula
   return { verificationStatus, ...scoresFor(imageSha256, verificationStatus, options) };
 }
 
-export type Fault = 'hang' | 'throttle' | 'error' | 'pending';
+export type Fault =
+  | 'hang'
+  | 'throttle'
+  | 'error'
+  | 'pending'
+  | 'late'
+  | 'pending_debit'
+  | 'redirect'
+  | 'forbidden';
 
+/** The newer rates are optional here, so callers that predate them keep their draws. */
 type FaultOptions = Pick<
   ResolvedSandboxOptions,
   'seed' | 'hangRate' | 'throttleRate' | 'errorRate' | 'pendingRate'
->;
+> &
+  Partial<Pick<ResolvedSandboxOptions, (typeof FAULT_RATES)[number]>>;
+
+/** Each rate and the fault it draws, in draw order (new faults go last, so old seeds keep their faults). */
+const FAULT_OF_RATE: ReadonlyArray<readonly [(typeof FAULT_RATES)[number], Fault]> = [
+  ['hangRate', 'hang'],
+  ['throttleRate', 'throttle'],
+  ['errorRate', 'error'],
+  ['pendingRate', 'pending'],
+  ['lateRate', 'late'],
+  ['pendingDebitRate', 'pending_debit'],
+  ['redirectRate', 'redirect'],
+  ['forbiddenRate', 'forbidden'],
+];
 
 /**
  * The fault for the `callIndex`-th request under one key (the transactionReference, or the image hash when
@@ -64,14 +86,11 @@ type FaultOptions = Pick<
  */
 export function faultFor(key: string, callIndex: number, options: FaultOptions): Fault | null {
   const u = unitInterval(options.seed, 'fault', key, callIndex);
-  let edge = options.hangRate;
-  if (u < edge) return 'hang';
-  edge += options.throttleRate;
-  if (u < edge) return 'throttle';
-  edge += options.errorRate;
-  if (u < edge) return 'error';
-  edge += options.pendingRate;
-  if (u < edge) return 'pending';
+  let edge = 0;
+  for (const [rate, fault] of FAULT_OF_RATE) {
+    edge += options[rate] ?? 0;
+    if (u < edge) return fault;
+  }
   return null;
 }
 

@@ -1,24 +1,37 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
 import { safeDetail } from '../shared/liveness/redact.ts';
 import {
   type Answer,
   completedAnswer,
   errorAnswer,
+  forbiddenAnswer,
   internalErrorAnswer,
   pendingAnswer,
+  redirectAnswer,
   SANDBOX_CODES,
 } from './answers.ts';
-import { ChargeLedger, type LedgerEntry, type NewLedgerEntry } from './ledger.ts';
+import { ChargeLedger, type LedgerEntry, type LedgerOutcome, type NewLedgerEntry } from './ledger.ts';
 import {
+  type FaultSettings,
+  faultSettingsShape,
   type ResolvedSandboxOptions,
   resolveSandboxOptions,
   SANDBOX_HOST,
   type SandboxOptions,
+  sandboxOptionsSchema,
 } from './options.ts';
-import { faultFor, generatedReferenceFor, latencyFor, scoresFor, verdictFor } from './outcomes.ts';
+import {
+  type Fault,
+  faultFor,
+  generatedReferenceFor,
+  latencyFor,
+  scoresFor,
+  verdictFor,
+} from './outcomes.ts';
 import { decodeProblem, decodeStrictBase64, detectImageFormat } from './validate.ts';
 
 export type { LedgerEntry } from './ledger.ts';
@@ -28,6 +41,7 @@ export const SANDBOX_V4_PATH = '/sfx-v4-verify/v4/id-service';
 export const SANDBOX_V3_PATH = '/sfx-verify/v3/id-service/';
 export const SANDBOX_HEALTH_PATH = '/__sandbox/health';
 export const SANDBOX_LEDGER_PATH = '/__sandbox/ledger';
+export const SANDBOX_FAULTS_PATH = '/__sandbox/faults';
 
 export interface StartSandboxOptions extends SandboxOptions {
   /** Called with each ledger entry as it is written (e.g. a one-line console summary). */
@@ -42,7 +56,13 @@ export interface RunningSandbox {
   /** The full older (v3) endpoint URL. */
   legacyEndpointUrl: string;
   port: number;
-  options: Readonly<Omit<ResolvedSandboxOptions, 'apiKey'>>;
+  /** The settings in force now (fault settings change with `setFaults`). */
+  readonly options: Readonly<Omit<ResolvedSandboxOptions, 'apiKey'>>;
+  /**
+   * Changes fault settings at runtime, as `POST /__sandbox/faults` does (e.g. `{ forbiddenRate: 1 }` opens
+   * an outage, `{ forbiddenRate: 0 }` ends it). Throws RangeError, changing nothing, when the result is invalid.
+   */
+  setFaults(changes: FaultSettings): FaultSettings;
   ledger(): LedgerEntry[];
   /** Closes promptly: hanging and keep-alive connections are destroyed, not waited for. */
   stop(): Promise<void>;
@@ -87,6 +107,36 @@ function headerValue(value: string | string[] | undefined): string {
   return typeof value === 'string' ? value : '';
 }
 
+/** Fault settings as a test sends them at runtime; unknown names are refused, not ignored. */
+const faultSettingsSchema = z.strictObject(faultSettingsShape).partial();
+
+/** The ledger's copy of what an answer said. */
+function answerFields(answer: Answer) {
+  const json = typeof answer.body === 'string' ? null : answer.body;
+  return {
+    httpStatus: answer.httpStatus,
+    responseCode: json ? String(json.responseCode) : null,
+    verificationStatus: json ? ((json.verificationStatus as string | null | undefined) ?? null) : null,
+  };
+}
+
+function outcomeOf(answer: Answer): LedgerOutcome {
+  switch (answer.httpStatus) {
+    case 307:
+      return 'redirect';
+    case 403:
+      return 'forbidden';
+    case 429:
+      return 'throttled';
+    case 500:
+      return 'server_error';
+    default: {
+      const json = typeof answer.body === 'string' ? null : answer.body;
+      return json?.verificationStatus === 'PENDING' ? 'pending' : 'completed';
+    }
+  }
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -97,7 +147,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 export async function startSandbox(input: StartSandboxOptions = {}): Promise<RunningSandbox> {
   const { onEntry, ...rest } = input;
-  const options = resolveSandboxOptions(rest);
+  let options = resolveSandboxOptions(rest);
+  const startedAt = Date.now();
   const ledger = new ChargeLedger(options.ledgerFile);
   const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
   const expectedUser = digest(options.userId);
@@ -126,7 +177,7 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
 
   const send = (res: ServerResponse, answer: Answer) => {
     if (stopped || res.destroyed || res.headersSent) return;
-    const payload = JSON.stringify(answer.body);
+    const payload = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
     res.writeHead(answer.httpStatus, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(payload),
@@ -255,8 +306,10 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
   const replayAnswer = (original: LedgerEntry): Answer => {
     const reference = original.transactionReference ?? '';
     const date = original.transactionDate ?? String(Date.parse(original.at));
-    if (original.httpStatus === 500) return internalErrorAnswer(reference, date);
-    if (original.verificationStatus === 'PENDING') return pendingAnswer(reference, date, true);
+    if (original.httpStatus === 500) return internalErrorAnswer(reference, date, true);
+    if (original.verificationStatus === 'PENDING') {
+      return pendingAnswer(reference, date, original.fault === 'pending_debit' ? 'Successful' : 'SUCCESSFUL');
+    }
     const status = original.verificationStatus === 'VERIFIED' ? 'VERIFIED' : 'NOT VERIFIED';
     const sha256 = original.sha256 ?? '';
     return completedAnswer(
@@ -266,106 +319,196 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
     );
   };
 
+  const inForbiddenWindow = (at: Date) => {
+    const window = options.forbiddenWindow;
+    if (!window) return false;
+    const elapsedMs = at.getTime() - startedAt;
+    return elapsedMs >= window.fromSeconds * 1000 && elapsedMs < window.toSeconds * 1000;
+  };
+
+  /** The answer to a fault (or to none), and whether it debits the wallet. */
+  const answerFor = (
+    fault: Fault | null,
+    sha256: string,
+    reference: string,
+    transactionDate: string,
+  ): { answer: Answer; charged: boolean } => {
+    switch (fault) {
+      case 'throttle':
+        return {
+          answer: errorAnswer(
+            429,
+            SANDBOX_CODES.throttled,
+            'Too many requests (simulated throttling)',
+            { transactionReference: reference, transactionDate },
+            { 'retry-after': String(options.retryAfterSeconds) },
+          ),
+          charged: false,
+        };
+      case 'error':
+        return {
+          answer: internalErrorAnswer(reference, transactionDate, options.chargeFailures),
+          charged: options.chargeFailures,
+        };
+      case 'pending':
+        return {
+          answer: pendingAnswer(reference, transactionDate, options.chargeFailures ? 'SUCCESSFUL' : 'FAILED'),
+          charged: options.chargeFailures,
+        };
+      case 'pending_debit':
+        // Mixed case on purpose: the contract says compare case-insensitively.
+        return { answer: pendingAnswer(reference, transactionDate, 'Successful'), charged: true };
+      case 'redirect':
+        return { answer: redirectAnswer(options.redirectTo ?? ''), charged: false };
+      case 'forbidden':
+        return { answer: forbiddenAnswer(), charged: false };
+      default:
+        // No fault, or 'late': the verdict is decided and charged now; 'late' only delays sending it.
+        return {
+          answer: completedAnswer(verdictFor(sha256, options), reference, transactionDate),
+          charged: true,
+        };
+    }
+  };
+
   const handleVerify = async (req: IncomingMessage, res: ServerResponse) => {
     const at = new Date();
     const transactionDate = String(at.getTime());
     const checked = await validate(req, transactionDate);
     if (checked === null || stopped) return;
 
-    let answer: Answer;
-    let key: string;
-    let callIndex: number;
     if (checked.refused) {
-      answer = checked.refused;
-      key = checked.reference ?? 'unkeyed';
-      callIndex = checked.reference === null ? 0 : ledger.callsFor(checked.reference);
+      const answer = checked.refused;
+      const key = checked.reference ?? 'unkeyed';
+      const callIndex = checked.reference === null ? 0 : ledger.callsFor(checked.reference);
       record(
         {
           transactionReference: checked.reference,
           sha256: checked.sha256,
-          httpStatus: answer.httpStatus,
-          responseCode: String(answer.body.responseCode),
-          verificationStatus: null,
+          ...answerFields(answer),
+          outcome: 'refused',
           charged: false,
+          late: false,
         },
         at,
       );
-    } else {
-      // From here to the ledger write everything is synchronous, so concurrent repeats of one reference
-      // cannot both be charged.
-      const { sha256 } = checked;
-      key = checked.reference ?? `image:${sha256}`;
-      callIndex = ledger.callsFor(key);
-      const reference =
-        checked.reference ?? generatedReferenceFor(options.seed, sha256, callIndex, at.getTime());
-      const generated = checked.reference === null ? ({ generatedReference: true } as const) : {};
-      const original = checked.reference === null ? undefined : ledger.chargedFor(checked.reference);
-      if (original) {
-        answer = replayAnswer(original);
-        record(
-          {
-            transactionReference: reference,
-            sha256,
-            httpStatus: answer.httpStatus,
-            responseCode: String(answer.body.responseCode),
-            verificationStatus: (answer.body.verificationStatus as string | null) ?? null,
-            charged: false,
-            replayOf: original.seq,
-          },
-          at,
-        );
-      } else {
-        const fault = faultFor(key, callIndex, options);
-        const common = { transactionReference: reference, ...generated, sha256, transactionDate } as const;
-        if (fault === 'hang') {
-          record(
-            {
-              ...common,
-              httpStatus: null,
-              responseCode: null,
-              verificationStatus: null,
-              charged: false,
-              fault,
-            },
-            at,
-          );
-          return; // Never answered; stop() destroys the socket.
-        }
-        let charged: boolean;
-        if (fault === 'throttle') {
-          answer = errorAnswer(
-            429,
-            SANDBOX_CODES.throttled,
-            'Too many requests (simulated throttling)',
-            { transactionReference: reference, transactionDate },
-            { 'retry-after': String(options.retryAfterSeconds) },
-          );
-          charged = false;
-        } else if (fault === 'error') {
-          answer = internalErrorAnswer(reference, transactionDate);
-          charged = options.chargeFailures;
-        } else if (fault === 'pending') {
-          answer = pendingAnswer(reference, transactionDate, options.chargeFailures);
-          charged = options.chargeFailures;
-        } else {
-          answer = completedAnswer(verdictFor(sha256, options), reference, transactionDate);
-          charged = true;
-        }
-        record(
-          {
-            ...common,
-            httpStatus: answer.httpStatus,
-            responseCode: String(answer.body.responseCode),
-            verificationStatus: (answer.body.verificationStatus as string | null) ?? null,
-            charged,
-            ...(fault ? { fault } : {}),
-          },
-          at,
-        );
-      }
+      await wait(latencyFor(options.seed, key, callIndex, options.latencyMs));
+      send(res, answer);
+      return;
     }
-    await wait(latencyFor(options.seed, key, callIndex, options.latencyMs));
+
+    // From here to the ledger write everything is synchronous, so concurrent repeats of one reference
+    // cannot both be charged when references are deduplicated.
+    const { sha256 } = checked;
+    const key = checked.reference ?? `image:${sha256}`;
+    const callIndex = ledger.callsFor(key);
+    const reference =
+      checked.reference ?? generatedReferenceFor(options.seed, sha256, callIndex, at.getTime());
+    const generated = checked.reference === null ? ({ generatedReference: true } as const) : {};
+    const original =
+      options.dedupeReferences && checked.reference !== null
+        ? ledger.chargedFor(checked.reference)
+        : undefined;
+    if (original) {
+      const answer = replayAnswer(original);
+      record(
+        {
+          transactionReference: reference,
+          sha256,
+          ...answerFields(answer),
+          outcome: outcomeOf(answer),
+          charged: false,
+          late: false,
+          replayOf: original.seq,
+        },
+        at,
+      );
+      await wait(latencyFor(options.seed, key, callIndex, options.latencyMs));
+      send(res, answer);
+      return;
+    }
+
+    // A window of 403s stands for an outage in front of the vendor: it wins over the drawn fault.
+    const fault = inForbiddenWindow(at) ? 'forbidden' : faultFor(key, callIndex, options);
+    const common = { transactionReference: reference, ...generated, sha256, transactionDate } as const;
+    if (fault === 'hang') {
+      record(
+        {
+          ...common,
+          httpStatus: null,
+          responseCode: null,
+          verificationStatus: null,
+          outcome: 'no_answer',
+          charged: false,
+          late: false,
+          fault,
+        },
+        at,
+      );
+      return; // Never answered; stop() destroys the socket.
+    }
+    const { answer, charged } = answerFor(fault, sha256, reference, transactionDate);
+    record(
+      {
+        ...common,
+        ...answerFields(answer),
+        outcome: outcomeOf(answer),
+        charged,
+        late: fault === 'late',
+        ...(fault ? { fault } : {}),
+      },
+      at,
+    );
+    // A late answer goes out after the client has given up: to a closed socket, or to a patient client.
+    await wait(
+      fault === 'late' ? options.lateAfterMs : latencyFor(options.seed, key, callIndex, options.latencyMs),
+    );
     send(res, answer);
+  };
+
+  /** Replaces fault settings at runtime; the whole result is validated as at start, or nothing changes. */
+  const setFaults = (changes: FaultSettings): FaultSettings => {
+    const next = sandboxOptionsSchema.safeParse({ ...options, ...changes });
+    if (!next.success) {
+      throw new RangeError(`Invalid fault settings: ${next.error.issues.map((i) => i.message).join('; ')}`);
+    }
+    options = next.data;
+    return currentFaults();
+  };
+  const currentFaults = (): FaultSettings =>
+    Object.fromEntries(
+      Object.keys(faultSettingsShape)
+        .filter((name) => options[name as keyof FaultSettings] !== undefined)
+        .map((name) => [name, options[name as keyof FaultSettings]]),
+    ) as FaultSettings;
+
+  const handleFaults = async (req: IncomingMessage, res: ServerResponse) => {
+    const read = await readBody(req, 64 * 1024, true);
+    if (read.kind !== 'ok') {
+      send(res, { httpStatus: 400, body: { error: 'fault settings must be a JSON object under 64 KiB' } });
+      return;
+    }
+    let changes: unknown;
+    try {
+      changes = JSON.parse(read.body.toString('utf8'));
+    } catch {
+      send(res, {
+        httpStatus: 400,
+        body: { error: 'fault settings must be JSON, e.g. {"forbiddenRate":1}' },
+      });
+      return;
+    }
+    const parsed = faultSettingsSchema.safeParse(changes);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
+      send(res, { httpStatus: 400, body: { error: problems.join('; ') } });
+      return;
+    }
+    try {
+      send(res, { httpStatus: 200, body: setFaults(parsed.data as FaultSettings) });
+    } catch (error) {
+      send(res, { httpStatus: 400, body: { error: error instanceof Error ? error.message : String(error) } });
+    }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -384,9 +527,15 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
       await handleVerify(req, res);
       return;
     }
+    if (req.method === 'POST' && trimmed === SANDBOX_FAULTS_PATH) {
+      await handleFaults(req, res);
+      return;
+    }
     req.resume();
     if (req.method === 'GET' && trimmed === SANDBOX_HEALTH_PATH) {
       send(res, { httpStatus: 200, body: { status: 'ok' } });
+    } else if (req.method === 'GET' && trimmed === SANDBOX_FAULTS_PATH) {
+      send(res, { httpStatus: 200, body: currentFaults() });
     } else if (req.method === 'GET' && trimmed === SANDBOX_LEDGER_PATH) {
       const payload = JSON.stringify(ledger.entries());
       res.writeHead(200, {
@@ -419,7 +568,6 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
   });
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://${SANDBOX_HOST}:${port}`;
-  const { apiKey: _apiKey, ...visibleOptions } = options;
 
   let stopping: Promise<void> | null = null;
   return {
@@ -427,7 +575,11 @@ export async function startSandbox(input: StartSandboxOptions = {}): Promise<Run
     endpointUrl: `${baseUrl}${SANDBOX_V4_PATH}`,
     legacyEndpointUrl: `${baseUrl}${SANDBOX_V3_PATH}`,
     port,
-    options: visibleOptions,
+    get options() {
+      const { apiKey: _apiKey, ...visible } = options;
+      return visible;
+    },
+    setFaults,
     ledger: () => ledger.entries(),
     stop: () => {
       stopping ??= new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@ export const SUCCESS_RESPONSE_CODE = '00';
 export const VERIFICATION_STATUSES = ['VERIFIED', 'NOT VERIFIED', 'PENDING'] as const;
 export type VerificationStatus = (typeof VERIFICATION_STATUSES)[number];
 
-/** The request body (LIVENESS-API.md, "Request body"). */
+/** The request body (docs/vendor-contract.md, "Request"). */
 export const livenessRequestSchema = z.looseObject({
   verificationType: z.literal(PASSIVE_LIVENESS_VERIFICATION_TYPE),
   /** The image, base64 without a data-URL prefix. */
@@ -108,4 +108,101 @@ export function normaliseDebitStatus(value: string | null | undefined): DebitSta
   const word = value.trim().toUpperCase();
   if (word === 'SUCCESSFUL' || word === 'FAILED') return word;
   return value;
+}
+
+/**
+ * Whether an answer says the wallet was debited: `transactionStatus` "successful" in any case, trimmed.
+ * Only this word counts; "FAILED", an unknown word or no status at all reads as not debited.
+ */
+export function isDebited(debitStatus: DebitStatus): boolean {
+  return debitStatus === 'SUCCESSFUL';
+}
+
+/** Longest text kept of any one vendor field; a hostile or broken body cannot grow a stored result. */
+export const MAX_KEPT_FIELD_CHARS = 256;
+
+/** Bodies above this are not read to the end (and the answer is refused as malformed). */
+export const MAX_VENDOR_BODY_BYTES = 256 * 1024;
+
+const keptText = z.string().max(MAX_KEPT_FIELD_CHARS);
+const keptValue = z.union([keptText, z.number(), z.boolean(), z.null()]);
+
+/**
+ * What is kept of a vendor answer (results and attempts store it as `raw` / `vendorResponse`): the
+ * documented fields that decide and audit, each a string of at most MAX_KEPT_FIELD_CHARS, a number, a
+ * boolean or null (anything else is dropped), plus the SHA-256 and byte size of the whole body as it
+ * arrived, so the stored record proves which answer it came from without storing all of it.
+ */
+export const vendorAnswerRecordSchema = z.object({
+  responseCode: keptValue.optional(),
+  description: keptValue.optional(),
+  verificationType: keptValue.optional(),
+  verificationStatus: keptValue.optional(),
+  transactionStatus: keptValue.optional(),
+  transactionReference: keptValue.optional(),
+  transactionDate: keptValue.optional(),
+  livenessScore: keptValue.optional(),
+  paymentRef: keptValue.optional(),
+  response: z
+    .object({ live_score: keptValue.optional(), pop_score: keptValue.optional() })
+    .nullable()
+    .optional(),
+  /** Hex SHA-256 of the whole body, as received (after any content-encoding was undone). */
+  bodySha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bodyBytes: z.number().int().nonnegative(),
+});
+export type VendorAnswerRecord = z.infer<typeof vendorAnswerRecordSchema>;
+
+/** The fields of a vendor answer worth keeping; `response` is handled on its own. */
+const KEPT_FIELDS = [
+  'responseCode',
+  'description',
+  'verificationType',
+  'verificationStatus',
+  'transactionStatus',
+  'transactionReference',
+  'transactionDate',
+  'livenessScore',
+  'paymentRef',
+] as const;
+
+/** A text cut to MAX_KEPT_FIELD_CHARS, marked with "…" when cut. */
+export function boundText(text: string): string {
+  return text.length > MAX_KEPT_FIELD_CHARS ? `${text.slice(0, MAX_KEPT_FIELD_CHARS - 1)}…` : text;
+}
+
+function keep(value: unknown): z.infer<typeof keptValue> | undefined {
+  if (typeof value === 'string') return boundText(value);
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'boolean' || value === null) return value;
+  return undefined;
+}
+
+/**
+ * The bounded record of one answer. `body` is the parsed JSON (anything, or undefined when the body was
+ * not JSON), already scrubbed of request data a vendor may echo back (see redact.ts).
+ */
+export function boundVendorAnswer(
+  body: unknown,
+  digest: { bodySha256: string; bodyBytes: number },
+): VendorAnswerRecord {
+  const record: VendorAnswerRecord = { ...digest };
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return record;
+  const fields = body as Record<string, unknown>;
+  for (const field of KEPT_FIELDS) {
+    const value = keep(fields[field]);
+    if (value !== undefined) record[field] = value;
+  }
+  const scores = fields.response;
+  if (scores === null) record.response = null;
+  else if (typeof scores === 'object' && !Array.isArray(scores)) {
+    const { live_score, pop_score } = scores as Record<string, unknown>;
+    const live = keep(live_score);
+    const pop = keep(pop_score);
+    record.response = {
+      ...(live === undefined ? {} : { live_score: live }),
+      ...(pop === undefined ? {} : { pop_score: pop }),
+    };
+  }
+  return record;
 }

@@ -10,9 +10,7 @@ import type { CallTotals } from '../results/selfie-lifecycle.ts';
  */
 export function chargeOf(result: CallResult): AttemptCharge {
   if (result.outcome === 'uncertain') return 'uncertain';
-  const answer = result as { debited?: boolean; debitStatus?: string | null };
-  const debited = answer.debited ?? answer.debitStatus === 'SUCCESSFUL';
-  return debited ? 'paid' : 'none';
+  return result.debited ? 'paid' : 'none';
 }
 
 /**

@@ -18,8 +18,7 @@ export interface BreakerStatus {
  * no selfie should fail because of it. The client marks these `systemic`.
  */
 export function isSystemic(result: CallResult): boolean {
-  if (result.outcome !== 'permanent') return false;
-  return result.unauthorized || (result as { systemic?: boolean }).systemic === true;
+  return result.outcome === 'permanent' && result.systemic;
 }
 
 function isFailure(result: CallResult): boolean {

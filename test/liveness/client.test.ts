@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningSandbox, type StartSandboxOptions, startSandbox } from '../../sandbox/server.ts';
 import {
@@ -10,10 +11,17 @@ import {
   type RetryableResult,
 } from '../../shared/liveness/client.ts';
 import {
-  livenessResponseSchema,
   PASSIVE_LIVENESS_VERIFICATION_TYPE,
+  vendorAnswerRecordSchema,
 } from '../../shared/liveness/contract.ts';
-import { type CannedAnswer, closedPort, makeImage, startCannedServer, tamperingFetch } from './support.ts';
+import {
+  type CannedAnswer,
+  closedPort,
+  makeImage,
+  startCannedServer,
+  startRawServer,
+  tamperingFetch,
+} from './support.ts';
 
 const credentials = { userId: 'sandbox-user', apiKey: 'sandbox-key' };
 const running: RunningSandbox[] = [];
@@ -47,7 +55,7 @@ afterAll(async () => {
 });
 
 describe('LivenessClient against the sandbox', () => {
-  it('classifies a VERIFIED answer as completed, with scores, debit status and the raw body', async () => {
+  it('classifies a VERIFIED answer as completed, debited, with scores and the bounded answer record', async () => {
     // Prepare
     const sandbox = await sandboxWith({ liveRatio: 1 });
     const client = clientFor(sandbox.endpointUrl);
@@ -63,6 +71,7 @@ describe('LivenessClient against the sandbox', () => {
       responseCode: '00',
       verificationStatus: 'VERIFIED',
       debitStatus: 'SUCCESSFUL',
+      debited: true,
       description: 'Success',
       transactionReference: 'ref-verified-1',
       livenessScore: 0,
@@ -70,8 +79,15 @@ describe('LivenessClient against the sandbox', () => {
     expect(completed.liveScore).toBeGreaterThanOrEqual(70);
     expect(completed.popScore).toBeLessThanOrEqual(30);
     expect(completed.transactionDate).toMatch(/^\d{13}$/);
-    expect(livenessResponseSchema.safeParse(completed.raw).success).toBe(true);
-    expect(completed.raw.transactionReference).toBe('ref-verified-1');
+    expect(vendorAnswerRecordSchema.safeParse(completed.raw).success).toBe(true);
+    expect(completed.raw).toMatchObject({
+      responseCode: '00',
+      verificationStatus: 'VERIFIED',
+      transactionStatus: 'SUCCESSFUL',
+      transactionReference: 'ref-verified-1',
+      response: { live_score: completed.liveScore, pop_score: completed.popScore },
+    });
+    expect(completed.raw.bodyBytes).toBeGreaterThan(100);
     expectTiming(result);
   });
 
@@ -93,7 +109,7 @@ describe('LivenessClient against the sandbox', () => {
     expect(completed.popScore).toBeGreaterThanOrEqual(60);
   });
 
-  it('classifies PENDING as pending, keeping its non-00 code', async () => {
+  it('classifies PENDING as pending, keeping its non-00 code, not debited', async () => {
     // Prepare
     const sandbox = await sandboxWith({ pendingRate: 1 });
 
@@ -107,6 +123,7 @@ describe('LivenessClient against the sandbox', () => {
     expect(pending.responseCode).not.toBe('00');
     expect(pending.raw.verificationStatus).toBe('PENDING');
     expect(pending.detail).toContain('PENDING');
+    expect(pending).toMatchObject({ debited: false, debitStatus: 'FAILED' });
     expectTiming(result);
   });
 
@@ -138,7 +155,7 @@ describe('LivenessClient against the sandbox', () => {
     });
   });
 
-  it('classifies no answer within timeoutMs as a retryable timeout', async () => {
+  it('classifies no answer within timeoutMs as an uncertain timeout (it may have been charged)', async () => {
     // Prepare
     const sandbox = await sandboxWith({ hangRate: 1 });
     const client = clientFor(sandbox.endpointUrl, { timeoutMs: 300 });
@@ -147,13 +164,18 @@ describe('LivenessClient against the sandbox', () => {
     const result = await client.call(image, 'ref-hang');
 
     // Assess
-    expect(result).toMatchObject({ outcome: 'retryable', reason: 'timeout' });
+    expect(result).toMatchObject({
+      outcome: 'uncertain',
+      reason: 'timeout',
+      debited: false,
+      debitStatus: null,
+    });
     expect(result.httpStatus).toBeUndefined();
     expect(result.durationMs).toBeGreaterThanOrEqual(290);
     expect(result.durationMs).toBeLessThan(3_000);
   });
 
-  it('classifies a refused connection as a retryable network error', async () => {
+  it('classifies a refused connection as a retryable network error (the request never left)', async () => {
     // Prepare
     const port = await closedPort();
     const client = clientFor(`http://127.0.0.1:${port}/sfx-v4-verify/v4/id-service`);
@@ -162,7 +184,7 @@ describe('LivenessClient against the sandbox', () => {
     const result = await client.call(image, 'ref-network');
 
     // Assess
-    expect(result).toMatchObject({ outcome: 'retryable', reason: 'network' });
+    expect(result).toMatchObject({ outcome: 'retryable', reason: 'network', debited: false });
     expect(result.detail).toContain('ECONNREFUSED');
   });
 
@@ -184,6 +206,7 @@ describe('LivenessClient against the sandbox', () => {
       outcome: 'permanent',
       reason: 'unauthorized',
       unauthorized: true,
+      systemic: true,
       httpStatus: 401,
     });
   });
@@ -217,6 +240,7 @@ describe('LivenessClient against the sandbox', () => {
       outcome: 'permanent',
       reason: 'bad_request',
       unauthorized: false,
+      systemic: false,
       httpStatus: 400,
     });
     expect(result.responseCode).toMatch(/^(?!00$)/);
@@ -300,10 +324,22 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
       transactionReference: '1628016393774-LH92B5CT',
       transactionDate: '1683200825928',
     });
-    expect((result as CompletedResult).raw).toEqual(sample);
+    expect((result as CompletedResult).raw).toEqual({
+      responseCode: '00',
+      description: 'Success',
+      verificationStatus: 'VERIFIED',
+      transactionStatus: 'SUCCESSFUL',
+      transactionReference: '1628016393774-LH92B5CT',
+      transactionDate: '1683200825928',
+      livenessScore: 0,
+      paymentRef: null,
+      response: { pop_score: 98.825, live_score: 1.175 },
+      bodySha256: createHash('sha256').update(JSON.stringify(sample)).digest('hex'),
+      bodyBytes: Buffer.byteLength(JSON.stringify(sample)),
+    });
   });
 
-  it('accepts lower-case statuses, numeric-string scores and keeps unknown fields', async () => {
+  it('accepts lower-case statuses and numeric-string scores, and keeps no undocumented field', async () => {
     // Act
     const result = await answerWith(
       json(200, {
@@ -325,7 +361,7 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
       popScore: 71.5,
       livenessScore: 0,
     });
-    expect((result as CompletedResult).raw.vendorExtra).toEqual({ nested: true });
+    expect(JSON.stringify((result as CompletedResult).raw)).not.toContain('vendorExtra');
   });
 
   it('keeps an unknown debit status verbatim and a missing one as null', async () => {
@@ -334,10 +370,11 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
     const missing = await answerWith(json(200, { ...sample, transactionStatus: undefined, response: null }));
 
     // Assess
-    expect(odd).toMatchObject({ outcome: 'completed', debitStatus: 'Reversed' });
+    expect(odd).toMatchObject({ outcome: 'completed', debitStatus: 'Reversed', debited: false });
     expect(missing).toMatchObject({
       outcome: 'completed',
       debitStatus: null,
+      debited: false,
       liveScore: null,
       popScore: null,
     });
@@ -377,11 +414,16 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
     const result = await answerWith(canned);
 
     // Assess
-    expect(result).toMatchObject({ outcome: 'permanent', reason: 'malformed_response', unauthorized: false });
+    expect(result).toMatchObject({
+      outcome: 'permanent',
+      reason: 'malformed_response',
+      unauthorized: false,
+      systemic: true,
+    });
     expect(result.detail).toContain(words);
   });
 
-  it('refuses a 200 whose responseCode is not 00 and whose status is not PENDING', async () => {
+  it('refuses a 200 whose responseCode is not 00 and whose status is not PENDING, as systemic', async () => {
     // Act
     const result = await answerWith(
       json(200, { ...sample, responseCode: '12', description: 'Insufficient balance' }),
@@ -391,6 +433,8 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
     expect(result).toMatchObject({
       outcome: 'permanent',
       reason: 'declined',
+      systemic: true,
+      debited: true,
       responseCode: '12',
       httpStatus: 200,
     });
@@ -405,14 +449,23 @@ describe('LivenessClient with a canned-answer server (answers the sandbox never 
     expect(result).toMatchObject({ outcome: 'retryable', reason: 'server_error', httpStatus: status });
   });
 
-  it.each([403, 404, 422, 501])('does not retry HTTP %i', async (status) => {
+  it.each([
+    [403, true],
+    [404, true],
+    [405, true],
+    [408, true],
+    [413, true],
+    [501, true],
+    [409, false],
+    [415, false],
+    [422, false],
+  ])('does not retry HTTP %i; systemic (about the vendor, not the selfie): %s', async (status, systemic) => {
     // Act
     const result = await answerWith(json(status, { responseCode: '99', description: 'no' }));
 
     // Assess
     expect(result.outcome).toBe('permanent');
-    expect((result as PermanentResult).unauthorized).toBe(false);
-    expect(result.responseCode).toBe('99');
+    expect(result).toMatchObject({ unauthorized: false, systemic, responseCode: '99' });
   });
 
   it('reads Retry-After given as an HTTP-date', async () => {
@@ -440,5 +493,328 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+});
+
+describe('LivenessClient never follows a redirect', () => {
+  it('sends nothing to the target of the sandbox 307: no userid, apiKey or selfie reach it', async () => {
+    // Prepare
+    const target = await startRawServer((_req, res) => res.end('{}'));
+    const sandbox = await sandboxWith({ redirectRate: 1, redirectTo: `${target.url}?token=abc` });
+    const targetHost = new URL(target.url).host;
+
+    // Act
+    const result = await clientFor(sandbox.endpointUrl).call(image, 'ref-redirect');
+    await target.stop();
+
+    // Assess
+    expect(target.connections()).toBe(0);
+    expect(result).toMatchObject({
+      outcome: 'permanent',
+      reason: 'redirect',
+      systemic: true,
+      unauthorized: false,
+      httpStatus: 307,
+      redirectHost: targetHost,
+      debited: false,
+      detail: `HTTP 307 redirect to host ${targetHost} (not followed)`,
+    });
+    expect(JSON.stringify(result)).not.toMatch(/token=abc|sfx-v4/);
+    expect(sandbox.ledger()).toEqual([expect.objectContaining({ outcome: 'redirect', charged: false })]);
+  });
+
+  it.each([301, 302, 303, 308])(
+    'keeps only the host of a %i Location, never its path or query',
+    async (status) => {
+      // Prepare
+      const server = await startRawServer((_req, res) => {
+        res.writeHead(status, { location: 'http://user:pw@evil.example:8443/steal?apiKey=x' });
+        res.end();
+      });
+
+      // Act
+      const result = await clientFor(server.url).call(image, 'ref-3xx');
+      await server.stop();
+
+      // Assess
+      expect(result).toMatchObject({
+        outcome: 'permanent',
+        reason: 'redirect',
+        redirectHost: 'evil.example:8443',
+      });
+      expect(JSON.stringify(result)).not.toMatch(/steal|apiKey=x|user:pw/);
+    },
+  );
+
+  it('reads a relative Location against the endpoint, and a missing one as no host', async () => {
+    // Prepare
+    const relative = await startRawServer((_req, res) => {
+      res.writeHead(307, { location: '/elsewhere?q=1' });
+      res.end();
+    });
+    const bare = await startRawServer((_req, res) => {
+      res.writeHead(302);
+      res.end();
+    });
+
+    // Act
+    const toRelative = await clientFor(relative.url).call(image, 'ref-rel');
+    const toNowhere = await clientFor(bare.url).call(image, 'ref-bare');
+    await Promise.all([relative.stop(), bare.stop()]);
+
+    // Assess
+    expect(toRelative).toMatchObject({ reason: 'redirect', redirectHost: new URL(relative.url).host });
+    expect(toNowhere).toMatchObject({ reason: 'redirect', systemic: true });
+    expect((toNowhere as PermanentResult).redirectHost).toBeUndefined();
+    expect(toNowhere.detail).toBe('HTTP 302 redirect without a usable Location (not followed)');
+  });
+});
+
+describe('LivenessClient: sent without a readable answer is uncertain, never retryable', () => {
+  it('marks a socket destroyed after the request was read as uncertain connection_lost', async () => {
+    // Prepare
+    const server = await startRawServer((req) => req.socket.destroy());
+
+    // Act
+    const result = await clientFor(server.url).call(image, 'ref-reset');
+    await server.stop();
+
+    // Assess
+    expect(result).toMatchObject({
+      outcome: 'uncertain',
+      reason: 'connection_lost',
+      debited: false,
+      debitStatus: null,
+    });
+    expect(result.httpStatus).toBeUndefined();
+  });
+
+  it('marks a body shorter than its Content-Length as uncertain truncated_body', async () => {
+    // Prepare
+    const server = await startRawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"responseCode":"00","verificationStatus":"VERI');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+
+    // Act
+    const result = await clientFor(server.url).call(image, 'ref-short');
+    await server.stop();
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'uncertain', reason: 'truncated_body', httpStatus: 200 });
+    expect(result.detail).toContain('cut short');
+  });
+
+  it('marks headers followed by a body that never ends as an uncertain timeout', async () => {
+    // Prepare
+    const server = await startRawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{');
+    });
+
+    // Act
+    const result = await clientFor(server.url, { timeoutMs: 1_000 }).call(image, 'ref-slow-body');
+    await server.stop();
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'uncertain', reason: 'timeout', httpStatus: 200 });
+  });
+
+  it('marks a late vendor answer as uncertain while the sandbox ledger shows it charged', async () => {
+    // Prepare
+    const sandbox = await sandboxWith({ lateRate: 1, lateAfterMs: 60_000 });
+
+    // Act
+    const result = await clientFor(sandbox.endpointUrl, { timeoutMs: 300 }).call(image, 'ref-late');
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'uncertain', reason: 'timeout' });
+    await expect
+      .poll(() => sandbox.ledger())
+      .toEqual([expect.objectContaining({ transactionReference: 'ref-late', charged: true, late: true })]);
+  });
+
+  it('keeps retryable network for a TLS handshake that failed before anything was sent', async () => {
+    // Prepare: https spoken to a plain-HTTP server fails in the handshake.
+    const server = await startRawServer((_req, res) => res.end('{}'));
+
+    // Act
+    const result = await clientFor(server.url.replace('http:', 'https:')).call(image, 'ref-tls');
+    await server.stop();
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'retryable', reason: 'network', debited: false });
+    expect(result.detail).toMatch(/before sending: ERR_SSL_/);
+  });
+
+  it('keeps retryable network for a host name that does not resolve', async () => {
+    // Act
+    const result = await clientFor('http://no-such-vendor.invalid/sfx-v4-verify/v4/id-service').call(
+      image,
+      'ref-dns',
+    );
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'retryable', reason: 'network' });
+    expect(result.detail).toMatch(/ENOTFOUND|EAI_AGAIN/);
+  });
+});
+
+describe('LivenessClient: what counts as debited', () => {
+  async function answerWith(status: number, body: unknown): Promise<CallResult> {
+    const server = await startCannedServer(() => ({
+      status,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }));
+    try {
+      return await clientFor(server.url).call(image, 'ref-debit');
+    } finally {
+      await server.stop();
+    }
+  }
+
+  it('reads the sandbox PENDING with a "Successful" debit as pending and debited', async () => {
+    // Prepare
+    const sandbox = await sandboxWith({ pendingDebitRate: 1 });
+
+    // Act
+    const result = await clientFor(sandbox.endpointUrl).call(image, 'ref-pending-debit');
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'pending', debited: true, debitStatus: 'SUCCESSFUL' });
+    expect(sandbox.ledger()).toEqual([expect.objectContaining({ charged: true })]);
+  });
+
+  it.each([
+    [
+      'a PENDING with a padded lower-case status',
+      'pending',
+      true,
+      200,
+      { responseCode: '02', verificationStatus: 'PENDING', transactionStatus: ' successful ' },
+    ],
+    [
+      'a 200 with a non-00 code',
+      'permanent',
+      true,
+      200,
+      { responseCode: '12', verificationStatus: null, transactionStatus: 'Successful' },
+    ],
+    [
+      'a 500 whose body says debited',
+      'retryable',
+      true,
+      500,
+      { responseCode: '96', transactionStatus: 'SUCCESSFUL' },
+    ],
+    [
+      'a 500 whose body says failed',
+      'retryable',
+      false,
+      500,
+      { responseCode: '96', transactionStatus: 'FAILED' },
+    ],
+    ['a 429 without a body', 'retryable', false, 429, ''],
+    ['a 400 that says failed', 'permanent', false, 400, { responseCode: '04', transactionStatus: 'failed' }],
+  ] as const)('reads %s as %s, debited %s', async (_name, outcome, debited, status, body) => {
+    // Act
+    const result = await answerWith(status, body);
+
+    // Assess
+    expect(result).toMatchObject({ outcome, debited });
+    const said = typeof body === 'string' ? undefined : body.transactionStatus;
+    expect(result.debitStatus).toBe(said === undefined ? null : said.trim().toUpperCase());
+  });
+});
+
+describe('LivenessClient: what is kept of an answer is bounded', () => {
+  it('keeps the documented fields, each cut to 256 characters, plus the whole body hash and size', async () => {
+    // Prepare
+    const body = JSON.stringify({
+      responseCode: '00',
+      description: 'a long description. '.repeat(500),
+      verificationStatus: 'VERIFIED',
+      transactionStatus: 'SUCCESSFUL',
+      transactionReference: 'ref.'.repeat(1_250),
+      response: { live_score: 90, pop_score: 2, extra: 'x'.repeat(1_000) },
+      ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`unknown${i}`, 'u'.repeat(1_000)])),
+    });
+    const server = await startCannedServer(() => ({ status: 200, body }));
+
+    // Act
+    const result = (await clientFor(server.url).call(image, 'ref-big')) as CompletedResult;
+    await server.stop();
+
+    // Assess
+    expect(result.outcome).toBe('completed');
+    expect(String(result.raw.description)).toHaveLength(256);
+    expect(String(result.raw.transactionReference)).toHaveLength(256);
+    expect(result.description).toHaveLength(256);
+    expect(result.transactionReference).toHaveLength(256);
+    expect(result.raw.response).toEqual({ live_score: 90, pop_score: 2 });
+    expect(result.raw.bodySha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(result.raw.bodyBytes).toBe(Buffer.byteLength(body));
+    expect(JSON.stringify(result).length).toBeLessThan(2_500);
+  });
+
+  it.each([
+    [
+      'declared in Content-Length',
+      true,
+      /body of 300000 bytes \(declared\), over the 262144-byte limit: not read/,
+    ],
+    [
+      'sent chunked, without a length',
+      false,
+      /body over the 262144-byte limit: reading stopped at \d+ bytes/,
+    ],
+  ])(
+    'refuses a body over 256 KiB %s as malformed, without reading it all',
+    async (_name, declared, detail) => {
+      // Prepare
+      const server = await startRawServer((_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          ...(declared ? { 'content-length': '300000' } : {}),
+        });
+        for (let i = 0; i < 30; i++) res.write('x'.repeat(10_000));
+        res.end();
+      });
+
+      // Act
+      const result = await clientFor(server.url).call(image, 'ref-huge');
+      await server.stop();
+
+      // Assess
+      expect(result).toMatchObject({
+        outcome: 'permanent',
+        reason: 'malformed_response',
+        systemic: true,
+        httpStatus: 200,
+        debited: false,
+      });
+      expect(result.detail).toMatch(detail);
+      expect((result as PermanentResult).raw).toBeUndefined();
+    },
+  );
+
+  it("reads the sandbox firewall's HTML 403 as systemic, keeping only the page's hash and size", async () => {
+    // Prepare
+    const sandbox = await sandboxWith({ forbiddenRate: 1 });
+
+    // Act
+    const result = await clientFor(sandbox.endpointUrl).call(image, 'ref-waf');
+
+    // Assess
+    expect(result).toMatchObject({
+      outcome: 'permanent',
+      reason: 'client_error',
+      systemic: true,
+      httpStatus: 403,
+      debited: false,
+    });
+    expect(result.detail).toMatch(/^HTTP 403 \(not JSON, \d+ bytes\)$/);
+    expect(Object.keys((result as PermanentResult).raw ?? {}).sort()).toEqual(['bodyBytes', 'bodySha256']);
   });
 });

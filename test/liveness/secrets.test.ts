@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type StartSandboxOptions, startSandbox } from '../../sandbox/server.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
 import { verifyWithRetries } from '../../shared/liveness/retry.ts';
-import { closedPort, makeImage, startCannedServer, tamperingFetch } from './support.ts';
+import { closedPort, makeImage, startCannedServer, startRawServer, tamperingFetch } from './support.ts';
 
 const apiKey = 'k3y-THAT-must-never-leak-0123456789';
 const userId = 'secret-test-user';
@@ -64,6 +64,11 @@ describe('secrets: no image bytes, base64 or API key in results, errors or outpu
       { errorRate: 1 },
       { throttleRate: 1 },
       { hangRate: 1 },
+      { pendingDebitRate: 1 },
+      { forbiddenRate: 1 },
+      { lateRate: 1, lateAfterMs: 60_000 },
+      // A redirect whose Location carries the key in its query: only the host may survive.
+      { redirectRate: 1, redirectTo: `http://127.0.0.1:9/steal?key=${apiKey}` },
     ];
     const outcomes = new Set<string>();
     for (const fault of faults) {
@@ -120,6 +125,14 @@ describe('secrets: no image bytes, base64 or API key in results, errors or outpu
     }));
     outcomes.add((await call(garbage.url)).outcome);
     await garbage.stop();
+    const truncated = await startRawServer((_req, res, body) => {
+      const request = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '999999' });
+      res.write(`{"description":"${String(request.selfie)}`);
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    outcomes.add((await call(truncated.url)).outcome);
+    await truncated.stop();
 
     const errors: unknown[] = [];
     for (const make of [
@@ -136,7 +149,7 @@ describe('secrets: no image bytes, base64 or API key in results, errors or outpu
     await Promise.all(sandboxes.map((s) => s.stop()));
 
     // Assess
-    expect(outcomes).toEqual(new Set(['completed', 'pending', 'retryable', 'permanent']));
+    expect(outcomes).toEqual(new Set(['completed', 'pending', 'retryable', 'uncertain', 'permanent']));
     expect(errors).toHaveLength(9);
     const haystacks = {
       results: JSON.stringify(collected) + collected.map((c) => inspect(c, { depth: 20 })).join('\n'),

@@ -64,6 +64,43 @@ export async function startCannedServer(
   };
 }
 
+export interface RawServer {
+  /** The vendor-shaped endpoint URL on this server. */
+  url: string;
+  /** TCP connections accepted so far: 0 proves nothing was ever sent here. */
+  connections(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local HTTP server whose handler gets the request with its whole body read and may then misbehave at
+ * the socket level (hang, destroy the socket, promise a longer body than it sends). Real HTTP, no mocks.
+ */
+export async function startRawServer(
+  handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void,
+): Promise<RawServer> {
+  let connections = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+  });
+  server.on('connection', () => {
+    connections += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/sfx-v4-verify/v4/id-service`,
+    connections: () => connections,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 /** A port nothing listens on: bound, then released. */
 export async function closedPort(): Promise<number> {
   const server = createServer();

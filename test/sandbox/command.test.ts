@@ -72,6 +72,54 @@ describe('parseSandboxFlags', () => {
     expect(attempt).toThrow(/SANDBOX_HANG_RATE must be a number between 0 and 1/);
   });
 
+  it('reads the money faults: late, pending debit, redirect, forbidden (rate and window), dedupe', () => {
+    // Prepare
+    const values = {
+      'late-rate': '0.1',
+      'late-after-ms': '30000',
+      'pending-debit-rate': '0.05',
+      'redirect-rate': '0.02',
+      'redirect-to': 'http://127.0.0.1:9/elsewhere',
+      'forbidden-window': '30-60',
+      'dedupe-references': 'on',
+    };
+
+    // Act
+    const parsed = parseSandboxFlags(values, { SANDBOX_FORBIDDEN_RATE: '0.03' });
+    const defaults = parseSandboxFlags({}, { SANDBOX_DEDUPE_REFERENCES: 'OFF' });
+
+    // Assess
+    expect(parsed).toMatchObject({
+      lateRate: 0.1,
+      lateAfterMs: 30_000,
+      pendingDebitRate: 0.05,
+      redirectRate: 0.02,
+      redirectTo: 'http://127.0.0.1:9/elsewhere',
+      forbiddenRate: 0.03,
+      forbiddenWindow: { fromSeconds: 30, toSeconds: 60 },
+      dedupeReferences: true,
+    });
+    expect(defaults.dedupeReferences).toBe(false);
+    expect(SANDBOX_FAULT_FLAGS).toEqual(
+      expect.arrayContaining(['late-rate', 'pending-debit-rate', 'redirect-to', 'forbidden-window']),
+    );
+  });
+
+  it('says what is wrong with a bad money-fault flag', () => {
+    // Act / Assess
+    expect(() => parseSandboxFlags({ 'dedupe-references': 'maybe' }, {})).toThrow(
+      /--dedupe-references must be on or off/,
+    );
+    expect(() => parseSandboxFlags({ 'forbidden-window': '60-30' }, {})).toThrow(
+      /--forbidden-window FROM must be less than TO/,
+    );
+    expect(() => parseSandboxFlags({ 'forbidden-window': 'soon' }, {})).toThrow(/must be FROM-TO/);
+    expect(() => parseSandboxFlags({ 'redirect-to': 'not a url' }, {})).toThrow(
+      /--redirect-to must be a full http\(s\) URL/,
+    );
+    expect(() => parseSandboxFlags({ 'redirect-rate': '0.1' }, {})).toThrow(/--redirect-to URL/);
+  });
+
   it('refuses fault rates that add up to more than 1', () => {
     // Act / Assess
     expect(() => parseSandboxFlags({ 'error-rate': '0.7', 'throttle-rate': '0.7' }, {})).toThrow(
@@ -104,6 +152,16 @@ describe('liveness-batch sandbox', () => {
       '--latency-ms',
       '--hang-rate',
       '--charge-failures',
+      '--late-rate',
+      '--late-after-ms',
+      '--pending-debit-rate',
+      '--redirect-rate',
+      '--redirect-to',
+      '--forbidden-rate',
+      '--forbidden-window',
+      '--dedupe-references',
+      'SANDBOX_DEDUPE_REFERENCES',
+      'POST /__sandbox/faults',
       'SANDBOX_API_KEY',
     ]) {
       expect(text).toContain(flag);

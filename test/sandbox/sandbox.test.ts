@@ -447,9 +447,9 @@ describe('sandbox: the charge ledger', () => {
     expect(Date.parse(String(lines[0]?.at))).not.toBeNaN();
   });
 
-  it('does not charge a repeated reference twice and returns the same answer', async () => {
+  it('with dedupeReferences on, does not charge a repeated reference twice and returns the same answer', async () => {
     // Prepare
-    const sandbox = await sandboxWith({});
+    const sandbox = await sandboxWith({ dedupeReferences: true });
 
     // Act
     const first = await post(sandbox.endpointUrl, request(image(3), 'dup-1'));
@@ -475,8 +475,13 @@ describe('sandbox: the charge ledger', () => {
 
   it('does not charge failures by default, but does with chargeFailures', async () => {
     // Prepare
-    const free = await sandboxWith({ pendingRate: 0.5, errorRate: 0.5 });
-    const paid = await sandboxWith({ pendingRate: 0.5, errorRate: 0.5, chargeFailures: true });
+    const free = await sandboxWith({ pendingRate: 0.5, errorRate: 0.5, dedupeReferences: true });
+    const paid = await sandboxWith({
+      pendingRate: 0.5,
+      errorRate: 0.5,
+      chargeFailures: true,
+      dedupeReferences: true,
+    });
 
     // Act
     for (const i of [1, 2, 3, 4, 5, 6]) {
@@ -500,13 +505,13 @@ describe('sandbox: the charge ledger', () => {
   it('loads an existing ledger file, so charges survive a restart (and a torn last line)', async () => {
     // Prepare
     const ledgerFile = join(scratch, 'restart.jsonl');
-    const first = await startSandbox({ ledgerFile, liveRatio: 1 });
+    const first = await startSandbox({ ledgerFile, liveRatio: 1, dedupeReferences: true });
     const original = await post(first.endpointUrl, request(image(5), 'restart-1'));
     await first.stop();
     writeFileSync(ledgerFile, `${readFileSync(ledgerFile, 'utf8')}{"seq":2,"at":"2025-`);
 
     // Act
-    const second = await sandboxWith({ ledgerFile, liveRatio: 1 });
+    const second = await sandboxWith({ ledgerFile, liveRatio: 1, dedupeReferences: true });
     const replay = await post(second.endpointUrl, request(image(5), 'restart-1'));
     const fresh = await post(second.endpointUrl, request(image(6), 'restart-2'));
 

@@ -126,7 +126,6 @@ async function recordAnswer(
   );
   noteCircuit(run, result);
 
-  const answer = result as { debitStatus?: string | null };
   await withRecordRetries(run, () =>
     deps.attempts.end({
       selfieId: run.selfieId,
@@ -136,7 +135,7 @@ async function recordAnswer(
       charge,
       ...(record.httpStatus === undefined ? {} : { httpStatus: record.httpStatus }),
       ...(record.responseCode === undefined ? {} : { responseCode: record.responseCode }),
-      ...(answer.debitStatus === undefined ? {} : { debitStatus: answer.debitStatus }),
+      debitStatus: result.debitStatus,
       ...(record.detail === undefined ? {} : { detail: record.detail }),
       ...(verdictOf(result) ? { verdict: verdictOf(result) } : {}),
     }),
