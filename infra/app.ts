@@ -1,3 +1,4 @@
+import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { propsFromContext } from './stack/context.ts';
@@ -5,8 +6,9 @@ import { LivenessBatchStack } from './stack/liveness-batch-stack.ts';
 
 // Run by cdk.json (`npx tsx infra/app.ts`). Settings come from context: `cdk deploy -c vendorUrl=...`.
 const app = new App();
-// cdk-nag 3 is a policy-validation plugin: unacknowledged AwsSolutions findings fail the synth.
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// Policy-validation plugins: unacknowledged findings fail the synth. cdk-nag 3 runs the AwsSolutions
+// rules; cfn-guard (binary shipped in the npm package) runs AWS Control Tower's proactive rules.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new CfnGuardValidator());
 
 new LivenessBatchStack(app, app.node.tryGetContext('stackName') ?? 'LivenessBatch', {
   description:

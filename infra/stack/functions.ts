@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Duration } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,8 +11,14 @@ import { METRIC_NAMESPACE } from '../../shared/metric-names.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/**
+ * Variables the stack sets before `shared/config.ts` reads them (issue 11's spend cap and uncertain
+ * calls, issue 12's lease). Remove each name here once the handler schema has it.
+ */
+type PendingHandlerEnv = 'MAX_PAID_CALLS_PER_DAY' | 'MAX_UNCERTAIN_CALLS' | 'LEASE_SECONDS';
+
 /** Only the variable names `shared/config.ts` reads; a typo fails the typecheck. */
-export type HandlerEnvironment = Partial<Record<keyof HandlerEnv, string>>;
+export type HandlerEnvironment = Partial<Record<keyof HandlerEnv | PendingHandlerEnv, string>>;
 
 export interface PipelineFunctionProps {
   /** Handler file relative to the project root, exporting `handler`. */
@@ -22,6 +29,8 @@ export interface PipelineFunctionProps {
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly logRetention: logs.RetentionDays;
+  /** Customer-managed key the function's log group is encrypted with. */
+  readonly logEncryptionKey: kms.IKey;
   /** Merged over the Powertools defaults; never dropped. */
   readonly environment?: HandlerEnvironment;
   /** Native packages installed (not bundled) into the asset, built for Linux arm64. */
@@ -30,14 +39,17 @@ export interface PipelineFunctionProps {
 
 /**
  * The one way this stack builds a Lambda: newest Node.js runtime (cdk-nag L1), arm64, ESM bundle
- * with source maps, active tracing and an explicit log group with retention.
+ * with source maps, active tracing and an explicit, KMS-encrypted log group with retention.
  */
 export class PipelineFunction extends Construct {
   readonly fn: NodejsFunction;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      encryptionKey: props.logEncryptionKey,
+    });
     const native = props.nativeModules ?? [];
 
     this.fn = new NodejsFunction(this, 'Function', {

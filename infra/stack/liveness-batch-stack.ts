@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -6,11 +7,16 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type { Construct } from 'constructs';
+import { DECISIONS } from '../../shared/decision.ts';
+import { keys } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { OutcomeEvents } from './events.ts';
 import { type HandlerEnvironment, PipelineFunction, serviceNames } from './functions.ts';
+import { acknowledgeGuardFindings } from './guard.ts';
+import { logEncryptionKey } from './keys.ts';
 import { Monitoring } from './monitoring.ts';
 import { acknowledgeFunctionFindings, acknowledgeNotificationHandlerFindings } from './nag.ts';
+import { grantReadUploads, grantTableActions, tableActions } from './permissions.ts';
 import { type LivenessBatchStackProps, type ResolvedSettings, resolveSettings } from './props.ts';
 import { Queues } from './queues.ts';
 import { Storage } from './storage.ts';
@@ -25,6 +31,8 @@ export class LivenessBatchStack extends Stack {
   readonly workerFunction: lambda.Function;
   readonly publishFunction: lambda.Function;
   readonly monitoring: Monitoring;
+  /** Encrypts the three functions' log groups (the worker's logs are part of the audit trail). */
+  readonly logKey: kms.Key;
 
   constructor(scope: Construct, id: string, props: LivenessBatchStackProps = {}) {
     super(scope, id, props);
@@ -39,8 +47,9 @@ export class LivenessBatchStack extends Stack {
       settings,
       targets: { reviewQueue: this.queues.review, opsQueue: this.queues.ops },
     });
-    const { selfieBucket, resultsTable, vendorSecret } = this.storage;
+    const { selfieBucket, selfieKey, resultsTable, vendorSecret } = this.storage;
     const workQueue = this.queues.work.queue;
+    this.logKey = logEncryptionKey(this, 'LogKey');
 
     const common: HandlerEnvironment = {
       RESULTS_TABLE_NAME: resultsTable.tableName,
@@ -55,10 +64,11 @@ export class LivenessBatchStack extends Stack {
       timeout: Duration.seconds(pipelineSettings.enqueue.timeoutSeconds),
       memorySize: pipelineSettings.enqueue.memoryMb,
       logRetention,
+      logEncryptionKey: this.logKey,
       environment: { ...common, WORK_QUEUE_URL: workQueue.queueUrl },
     });
     this.enqueueFunction = enqueue.fn;
-    resultsTable.grantReadWriteData(enqueue.fn);
+    grantTableActions(enqueue.fn, resultsTable, tableActions.enqueue);
     workQueue.grantSendMessages(enqueue.fn);
     // S3 invokes asynchronously: after Lambda's own retries, a lost upload lands here, not nowhere.
     enqueue.fn.configureAsyncInvoke({
@@ -76,6 +86,7 @@ export class LivenessBatchStack extends Stack {
       timeout: Duration.seconds(settings.workerTimeoutSeconds),
       memorySize: settings.workerMemoryMb,
       logRetention,
+      logEncryptionKey: this.logKey,
       nativeModules: ['sharp'],
       environment: {
         ...common,
@@ -87,8 +98,8 @@ export class LivenessBatchStack extends Stack {
     });
     this.workerFunction = worker.fn;
     // Exactly these grants; the event source adds queue consumption (incl. ChangeMessageVisibility).
-    selfieBucket.grantRead(worker.fn, `${settings.uploadPrefix}*`);
-    resultsTable.grantReadWriteData(worker.fn);
+    grantReadUploads(worker.fn, selfieBucket, selfieKey, settings.uploadPrefix);
+    grantTableActions(worker.fn, resultsTable, tableActions.worker);
     vendorSecret.grantRead(worker.fn);
     worker.fn.addEventSource(
       new SqsEventSource(workQueue, {
@@ -109,6 +120,7 @@ export class LivenessBatchStack extends Stack {
       timeout: Duration.seconds(pipelineSettings.publish.timeoutSeconds),
       memorySize: pipelineSettings.publish.memoryMb,
       logRetention,
+      logEncryptionKey: this.logKey,
       // Publish reads only the stream records it is given; it needs no table or queue names.
       environment: { EVENT_BUS_NAME: this.outcomeEvents.bus.eventBusName },
     });
@@ -123,6 +135,9 @@ export class LivenessBatchStack extends Stack {
         retryAttempts: pipelineSettings.publish.maxRetryAttempts,
         reportBatchItemFailures: true,
         onFailure: new SqsDlq(this.queues.publishFailures),
+        // Only writes that leave a result item decided are outcomes (what publish-outcomes.ts keeps);
+        // every other table change (attempts, leases, claims, summaries) never invokes the function.
+        filters: [decidedResultItems],
       }),
     );
 
@@ -131,6 +146,7 @@ export class LivenessBatchStack extends Stack {
       serviceNames,
       functions: { enqueue: enqueue.fn, worker: worker.fn, publish: publish.fn },
       workQueue,
+      reviewQueue: this.queues.review.queue,
       deadLetterQueues: {
         ...this.queues.deadLetterQueues,
         ...(this.outcomeEvents.webhookDlq && { WebhookDlq: this.outcomeEvents.webhookDlq }),
@@ -139,6 +155,7 @@ export class LivenessBatchStack extends Stack {
 
     acknowledgeFunctionFindings({ enqueue, worker, publish }, this.storage);
     acknowledgeNotificationHandlerFindings(this);
+    acknowledgeGuardFindings(this);
     this.addOutputs();
   }
 
@@ -147,6 +164,11 @@ export class LivenessBatchStack extends Stack {
     const out = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
     out('SelfieBucketName', selfieBucket.bucketName, 'Upload selfies here, under UploadPrefix/<batch-id>/');
+    out(
+      'SelfieKeyArn',
+      this.storage.selfieKey.keyArn,
+      'KMS key of the selfie bucket: uploaders need kms:GenerateDataKey on it, readers kms:Decrypt',
+    );
     out('UploadPrefix', this.settings.uploadPrefix, 'Key prefix that triggers verification');
     out(
       'ResultsTableName',
@@ -182,6 +204,16 @@ export class LivenessBatchStack extends Stack {
   }
 }
 
+/** Stream records whose new image is a result item in a decision state: the outcomes to publish. */
+const decidedResultItems = lambda.FilterCriteria.filter({
+  dynamodb: {
+    NewImage: {
+      sk: { S: lambda.FilterRule.isEqual(keys.result) },
+      state: { S: lambda.FilterRule.or(...DECISIONS) },
+    },
+  },
+});
+
 /** The worker's tuning as the env names of `shared/config.ts`; unset options stay unset (handler defaults). */
 function workerEnvironment(s: ResolvedSettings): HandlerEnvironment {
   const optional = (value: number | undefined) => (value === undefined ? undefined : String(value));
@@ -194,6 +226,9 @@ function workerEnvironment(s: ResolvedSettings): HandlerEnvironment {
     DUPLICATE_REUSE_WINDOW_HOURS: String(s.duplicateReuseWindowHours),
     MAX_RECEIVE_COUNT: String(s.maxReceiveCount),
     RECORD_CONCURRENCY: String(s.recordConcurrency),
+    MAX_UNCERTAIN_CALLS: String(s.maxUncertainCalls),
+    MAX_PAID_CALLS_PER_DAY: optional(s.maxPaidCallsPerDay),
+    LEASE_SECONDS: String(s.leaseSeconds),
     PREFLIGHT_MAX_BYTES: optional(s.preflight.maxBytes),
     PREFLIGHT_MAX_PIXELS: optional(s.preflight.maxPixels),
     PREFLIGHT_MIN_SIDE: optional(s.preflight.minSide),

@@ -2,15 +2,15 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DECISIONS } from '../../shared/decision.ts';
+import { DECISIONS, type Decision } from '../../shared/decision.ts';
 import { METRIC_NAMESPACE, metricNames } from '../../shared/metric-names.ts';
 import type { ServiceNames } from './functions.ts';
+import { customerManagedKey } from './keys.ts';
 import type { ResolvedSettings } from './props.ts';
 
 export interface MonitoringProps {
@@ -18,11 +18,24 @@ export interface MonitoringProps {
   readonly serviceNames: ServiceNames;
   readonly functions: { enqueue: lambda.IFunction; worker: lambda.IFunction; publish: lambda.IFunction };
   readonly workQueue: sqs.IQueue;
+  /** Outcomes waiting for a human; an old message there means nobody is reviewing. */
+  readonly reviewQueue: sqs.IQueue;
   /** Queues where any message means an operator must look (DLQs, the stream's on-failure queue). */
   readonly deadLetterQueues: Record<string, sqs.IQueue>;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
+
+/**
+ * Worker metrics (Count, `service` dimension only) the stack alarms on before shared/metric-names.ts
+ * names them; move each there and use `metricNames` once the worker emits it.
+ */
+export const pendingMetricNames = {
+  /** Emitted when the worker's vendor circuit breaker opens. */
+  vendorCircuitOpen: 'VendorCircuitOpen',
+  /** Emitted when a selfie is held because the paid-call cap is reached. */
+  selfiesHeld: 'SelfiesHeld',
+} as const;
 
 /**
  * Alarms to an encrypted SNS topic, and one dashboard. The handlers emit EMF metrics through
@@ -39,14 +52,22 @@ export class Monitoring extends Construct {
     const { settings, serviceNames, functions } = props;
 
     // CloudWatch can only publish to an encrypted topic whose key lets it; the AWS-managed SNS key does not.
-    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
-      description: 'Encrypts the liveness-batch alarm topic',
-      enableKeyRotation: true,
-    });
-    topicKey.grant(
-      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-      'kms:Decrypt',
-      'kms:GenerateDataKey*',
+    // Only for alarms of this account and region, so no other account's alarm can use the key.
+    const topicKey = customerManagedKey(this, 'AlarmTopicKey', 'Encrypts the liveness-batch alarm topic');
+    const stack = Stack.of(this);
+    topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`,
+          },
+        },
+      }),
     );
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'liveness-batch alarms',
@@ -77,6 +98,32 @@ export class Monitoring extends Construct {
         statistic: 'Maximum',
       }),
       threshold: settings.oldestMessageAgeAlarmSeconds,
+    });
+    this.alarm('ReviewQueueOldestMessage', {
+      alarmDescription: 'An outcome has waited for human review too long: nobody is working the review queue',
+      metric: props.reviewQueue.metricApproximateAgeOfOldestMessage({
+        period: FIVE_MINUTES,
+        statistic: 'Maximum',
+      }),
+      threshold: settings.reviewQueueAgeAlarmSeconds,
+    });
+    this.alarm('FailedDecisions', {
+      alarmDescription:
+        'Selfies ended FAILED: read their reasons (audit --decision FAILED), fix the cause, then redrive --failed',
+      metric: worker(metricNames.decisions, 'Sum', { decision: 'FAILED' satisfies Decision }),
+      threshold: 0,
+    });
+    this.alarm('VendorCircuitOpen', {
+      alarmDescription:
+        'The vendor answers every call with a systemic error (blocked, moved, down): calls are paused, selfies wait',
+      metric: worker(pendingMetricNames.vendorCircuitOpen, 'Sum').with({ period: Duration.minutes(1) }),
+      threshold: 0,
+    });
+    this.alarm('SelfiesHeld', {
+      alarmDescription:
+        'The daily paid-call cap (maxPaidCallsPerDay) is reached: selfies wait as HELD until it is raised or the day turns',
+      metric: worker(pendingMetricNames.selfiesHeld, 'Sum'),
+      threshold: 0,
     });
     this.alarm('WorkerErrors', {
       alarmDescription: 'The worker crashed or timed out (per-record failures are reported, not thrown)',
@@ -131,6 +178,8 @@ export class Monitoring extends Construct {
         worker(metricNames.vendorRetries, 'Sum').with({ label: 'retries' }),
         worker(metricNames.vendorUnauthorized, 'Sum').with({ label: '401' }),
         worker(metricNames.duplicatesReused, 'Sum').with({ label: 'duplicates reused' }),
+        worker(pendingMetricNames.vendorCircuitOpen, 'Sum').with({ label: 'circuit opened' }),
+        worker(pendingMetricNames.selfiesHeld, 'Sum').with({ label: 'held by the cap' }),
       ]),
       graph('Preflight rejections by reason', [
         new cloudwatch.MathExpression({

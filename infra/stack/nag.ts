@@ -1,5 +1,6 @@
 import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { pipelineSettings } from '../../shared/settings.ts';
 import type { PipelineFunction } from './functions.ts';
 import type { Storage } from './storage.ts';
 
@@ -20,15 +21,6 @@ const wildcardResource = {
     ' (for publish also dynamodb:ListStreams, which the DynamoDB event source needs and which has no resource ARN).',
 };
 
-function tableIndexes(storage: Storage) {
-  const tableId = logicalId(storage.resultsTable.node.defaultChild);
-  return {
-    id: `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`,
-    reason:
-      "grantReadWriteData covers the table's own GSIs (byBatch, byDecisionDate, byReference) and nothing else.",
-  };
-}
-
 export function acknowledgeFunctionFindings(
   fns: { enqueue: PipelineFunction; worker: PipelineFunction; publish: PipelineFunction },
   storage: Storage,
@@ -36,27 +28,14 @@ export function acknowledgeFunctionFindings(
   for (const fn of Object.values(fns)) {
     Validations.of(fn).acknowledge(basicExecutionRole, wildcardResource);
   }
-  Validations.of(fns.enqueue).acknowledge(tableIndexes(storage));
-  Validations.of(fns.worker).acknowledge(tableIndexes(storage));
 
-  // bucket.grantRead(fn, 'uploads/*'): object reads limited to the upload prefix.
+  // grantReadUploads: s3:GetObject and s3:GetObjectVersion on the upload prefix, no other objects.
   const bucketId = logicalId(storage.selfieBucket.node.defaultChild);
-  const readUploads = 'bucket.grantRead scoped to the upload prefix: the worker reads only selfies under it';
-  Validations.of(fns.worker).acknowledge(
-    { id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/uploads/*]`, reason: `${readUploads}.` },
-    {
-      id: 'AwsSolutions-IAM5[Action::s3:GetObject*]',
-      reason: `${readUploads}; GetObject* includes GetObjectVersion, needed to read the exact uploaded version.`,
-    },
-    {
-      id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]',
-      reason: `${readUploads}; GetBucket* reads bucket metadata only (location, versioning), never objects.`,
-    },
-    {
-      id: 'AwsSolutions-IAM5[Action::s3:List*]',
-      reason: `${readUploads}; List* lets a missing key answer 404 instead of 403, so a deleted selfie is reported as such.`,
-    },
-  );
+  Validations.of(fns.worker).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${pipelineSettings.uploadPrefix}*]`,
+    reason:
+      'Object reads scoped to the upload prefix: the worker reads only selfies under it, whose keys it learns from the queue.',
+  });
 }
 
 /** The singleton Lambda that CDK deploys to configure S3 bucket notifications. */

@@ -77,15 +77,29 @@ export interface LivenessBatchStackProps extends StackProps {
    */
   readonly eventArchiveRetentionDays?: number;
   /**
-   * Days Lambda logs are kept (a CloudWatch Logs retention value: 1, 3, 5, 7, 14, 30, 60, 90, …).
-   * @default 30
+   * Days Lambda logs are kept: a CloudWatch Logs retention value of at least 365 (365, 400, 545,
+   * 731, …). The worker's logs are part of the audit trail (Control Tower CT.CLOUDWATCH.PR.2).
+   * @default 365
    */
   readonly logRetentionDays?: number;
   /**
-   * Worker Lambda timeout in seconds; the work queue's visibility timeout follows it (× 6).
+   * Worker Lambda timeout in seconds; the work queue's visibility timeout follows it (× 6). It must
+   * leave one vendor call plus the 10 s recording margin, and fit in the lease.
    * @default pipelineSettings.worker.timeoutSeconds (120)
    */
   readonly workerTimeoutSeconds?: number;
+  /**
+   * Seconds a delivery holds its processing lease on a selfie; no other delivery calls the vendor
+   * for it meanwhile. At least the worker timeout, so a lease cannot run out under a live call.
+   * @default workerTimeoutSeconds + 20 (the invocation, then 30 s past its recording deadline)
+   */
+  readonly leaseSeconds?: number;
+  /**
+   * Work-queue visibility timeout in seconds; at least 6 × the worker timeout (AWS's advice for SQS
+   * event sources, so a throttled batch is not redelivered while it still runs).
+   * @default 6 × workerTimeoutSeconds
+   */
+  readonly workQueueVisibilityTimeoutSeconds?: number;
   /**
    * Worker Lambda memory in MB (sharp decodes images in memory).
    * @default pipelineSettings.worker.memoryMb (1024)
@@ -131,6 +145,18 @@ export interface LivenessBatchStackProps extends StackProps {
    * @default pipelineSettings.duplicateReuseWindowHours (720)
    */
   readonly duplicateReuseWindowHours?: number;
+  /**
+   * Paid plus uncertain vendor calls allowed per day; beyond it selfies wait as HELD (not FAILED)
+   * until the cap is raised or the day turns.
+   * @default - no cap
+   */
+  readonly maxPaidCallsPerDay?: number;
+  /**
+   * Uncertain calls (sent, no readable answer: maybe charged) per selfie before it is no longer
+   * called automatically and ends REVIEW with reason UNCERTAIN_CHARGE.
+   * @default 2
+   */
+  readonly maxUncertainCalls?: number;
   /** Image preflight limits. @default - the handler's defaults */
   readonly preflight?: PreflightLimits;
   /**
@@ -138,6 +164,11 @@ export interface LivenessBatchStackProps extends StackProps {
    * @default 3600 (a large backlog at a low worker concurrency legitimately takes a while)
    */
   readonly oldestMessageAgeAlarmSeconds?: number;
+  /**
+   * Alarm when an outcome has waited on the review queue longer than this many seconds.
+   * @default 86400 (a day without anyone reviewing)
+   */
+  readonly reviewQueueAgeAlarmSeconds?: number;
   /**
    * Email address subscribed to the alarm topic (confirm the subscription mail).
    * @default - no subscription; subscribe to the topic yourself
@@ -159,6 +190,7 @@ export interface ResolvedSettings {
   readonly eventArchiveRetentionDays: number;
   readonly logRetentionDays: number;
   readonly workerTimeoutSeconds: number;
+  readonly leaseSeconds: number;
   readonly workerMemoryMb: number;
   readonly workQueueVisibilityTimeoutSeconds: number;
   readonly workerBatchSize: number;
@@ -169,8 +201,11 @@ export interface ResolvedSettings {
   readonly vendorMaxAttempts: number;
   readonly vendorTimeoutMs: number;
   readonly duplicateReuseWindowHours: number;
+  readonly maxPaidCallsPerDay: number | undefined;
+  readonly maxUncertainCalls: number;
   readonly preflight: PreflightLimits;
   readonly oldestMessageAgeAlarmSeconds: number;
+  readonly reviewQueueAgeAlarmSeconds: number;
   readonly alarmEmail: string | undefined;
   readonly webhook:
     | (Required<Pick<WebhookProps, 'endpointUrl' | 'apiKeyHeaderName' | 'rateLimitPerSecond'>> &
@@ -178,10 +213,17 @@ export interface ResolvedSettings {
     | undefined;
 }
 
-/** CloudWatch Logs accepts only these retention values. */
-const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
+/** CloudWatch Logs accepts only these retention values; the audit trail needs a year or more. */
+const LOG_RETENTION_DAYS = [365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/**
+ * Time the worker keeps back from its Lambda timeout to record the outcome after the last vendor
+ * call (RECORDING_MARGIN_MS in functions/worker.ts; keep the two equal).
+ */
+export const RECORDING_MARGIN_MS = 10_000;
+
+/** The current lease: 30 s past the delivery's recording deadline (shared/verification/verify-selfie.ts). */
+const DEFAULT_LEASE_BEYOND_TIMEOUT_SECONDS = 30 - RECORDING_MARGIN_MS / 1000;
 
 /** Applies defaults and rejects values AWS would reject at deploy time, so mistakes fail at synth. */
 export function resolveSettings(props: LivenessBatchStackProps = {}): ResolvedSettings {
@@ -196,14 +238,16 @@ export function resolveSettings(props: LivenessBatchStackProps = {}): ResolvedSe
     noncurrentVersionRetentionDays: props.noncurrentVersionRetentionDays ?? 1,
     accessLogRetentionDays: props.accessLogRetentionDays ?? 365,
     eventArchiveRetentionDays: props.eventArchiveRetentionDays ?? 90,
-    logRetentionDays: props.logRetentionDays ?? 30,
+    logRetentionDays: props.logRetentionDays ?? 365,
     workerTimeoutSeconds,
+    leaseSeconds: props.leaseSeconds ?? workerTimeoutSeconds + DEFAULT_LEASE_BEYOND_TIMEOUT_SECONDS,
     workerMemoryMb: props.workerMemoryMb ?? s.worker.memoryMb,
     // AWS recommends six times the function timeout so a throttled batch is not redelivered early.
     workQueueVisibilityTimeoutSeconds:
-      props.workerTimeoutSeconds === undefined
+      props.workQueueVisibilityTimeoutSeconds ??
+      (props.workerTimeoutSeconds === undefined
         ? s.workQueue.visibilityTimeoutSeconds
-        : 6 * workerTimeoutSeconds,
+        : 6 * workerTimeoutSeconds),
     workerBatchSize: props.workerBatchSize ?? s.worker.batchSize,
     workerBatchingWindowSeconds: props.workerBatchingWindowSeconds ?? s.worker.maxBatchingWindowSeconds,
     workerMaxConcurrency: props.workerMaxConcurrency ?? s.worker.maxConcurrency,
@@ -212,8 +256,11 @@ export function resolveSettings(props: LivenessBatchStackProps = {}): ResolvedSe
     vendorMaxAttempts: props.vendorMaxAttempts ?? s.vendor.maxAttemptsPerInvocation,
     vendorTimeoutMs: props.vendorTimeoutMs ?? s.vendor.timeoutMs,
     duplicateReuseWindowHours: props.duplicateReuseWindowHours ?? s.duplicateReuseWindowHours,
+    maxPaidCallsPerDay: props.maxPaidCallsPerDay,
+    maxUncertainCalls: props.maxUncertainCalls ?? 2,
     preflight: props.preflight ?? {},
     oldestMessageAgeAlarmSeconds: props.oldestMessageAgeAlarmSeconds ?? 3600,
+    reviewQueueAgeAlarmSeconds: props.reviewQueueAgeAlarmSeconds ?? 86400,
     alarmEmail: props.alarmEmail,
     webhook: props.webhook && {
       endpointUrl: props.webhook.endpointUrl,
@@ -227,7 +274,35 @@ export function resolveSettings(props: LivenessBatchStackProps = {}): ResolvedSe
   return resolved;
 }
 
+/**
+ * The timeouts must nest, or the pipeline accepts settings under which no call ever fits:
+ * one vendor call + recording margin <= worker timeout <= lease, and visibility >= 6 x worker timeout.
+ */
+function timeouts(r: ResolvedSettings, problems: string[]): void {
+  const workerMs = r.workerTimeoutSeconds * 1000;
+  if (r.vendorTimeoutMs + RECORDING_MARGIN_MS > workerMs) {
+    problems.push(
+      `vendorTimeoutMs (${r.vendorTimeoutMs}) plus the worker's ${RECORDING_MARGIN_MS} ms recording margin ` +
+        `must fit in workerTimeoutSeconds (${r.workerTimeoutSeconds} s): raise workerTimeoutSeconds to at least ` +
+        `${Math.ceil((r.vendorTimeoutMs + RECORDING_MARGIN_MS) / 1000)} or lower vendorTimeoutMs`,
+    );
+  }
+  if (r.workerTimeoutSeconds > r.leaseSeconds) {
+    problems.push(
+      `workerTimeoutSeconds (${r.workerTimeoutSeconds}) must not exceed leaseSeconds (${r.leaseSeconds}): ` +
+        'a lease that runs out under a live invocation lets a second delivery pay for the same selfie',
+    );
+  }
+  if (r.workQueueVisibilityTimeoutSeconds < 6 * r.workerTimeoutSeconds) {
+    problems.push(
+      `workQueueVisibilityTimeoutSeconds (${r.workQueueVisibilityTimeoutSeconds}) must be at least 6 x ` +
+        `workerTimeoutSeconds (${r.workerTimeoutSeconds}), i.e. ${6 * r.workerTimeoutSeconds}`,
+    );
+  }
+}
+
 function validate(r: ResolvedSettings): void {
+  const s = pipelineSettings;
   const problems: string[] = [];
   const int = (name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
     if (!Number.isInteger(value) || value < min || value > max) {
@@ -259,26 +334,32 @@ function validate(r: ResolvedSettings): void {
     );
   }
   int('workerTimeoutSeconds', r.workerTimeoutSeconds, 10, 900);
+  int('leaseSeconds', r.leaseSeconds, 1);
   int('workerMemoryMb', r.workerMemoryMb, 512, 10240);
-  // SQS caps visibility at 12 hours; the event source needs it to be at least the function timeout.
-  int(
-    'workQueueVisibilityTimeoutSeconds',
-    r.workQueueVisibilityTimeoutSeconds,
-    r.workerTimeoutSeconds,
-    43200,
-  );
+  // SQS caps visibility at 12 hours.
+  int('workQueueVisibilityTimeoutSeconds', r.workQueueVisibilityTimeoutSeconds, 1, 43200);
+  timeouts(r, problems);
   int('workerBatchingWindowSeconds', r.workerBatchingWindowSeconds, 0, 300);
   int('workerBatchSize', r.workerBatchSize, 1, r.workerBatchingWindowSeconds > 0 ? 10000 : 10);
   int('workerMaxConcurrency', r.workerMaxConcurrency, 2, 1000);
   int('recordConcurrency', r.recordConcurrency, 1, 100);
   int('maxReceiveCount', r.maxReceiveCount, 1, 1000);
   int('vendorMaxAttempts', r.vendorMaxAttempts, 1, 20);
-  int('vendorTimeoutMs', r.vendorTimeoutMs, 100, r.workerTimeoutSeconds * 1000);
+  int('vendorTimeoutMs', r.vendorTimeoutMs, 100);
+  if (r.maxPaidCallsPerDay !== undefined) int('maxPaidCallsPerDay', r.maxPaidCallsPerDay, 1);
+  int('maxUncertainCalls', r.maxUncertainCalls, 1);
   if (r.duplicateReuseWindowHours < 0) problems.push('duplicateReuseWindowHours must not be negative');
   for (const [name, value] of Object.entries(r.preflight)) {
     if (value !== undefined) int(`preflight.${name}`, value as number, 1);
   }
   int('oldestMessageAgeAlarmSeconds', r.oldestMessageAgeAlarmSeconds, 60);
+  // Below the queue's retention: an alarm that fires only after messages expire is no alarm.
+  int(
+    'reviewQueueAgeAlarmSeconds',
+    r.reviewQueueAgeAlarmSeconds,
+    60,
+    s.deadLetterQueue.retentionDays * 86400 - 1,
+  );
   if (r.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(r.alarmEmail)) {
     problems.push(`alarmEmail is not an email address: ${r.alarmEmail}`);
   }

@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pipelineSettings } from '../../shared/settings.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
 const xray = {
@@ -8,22 +9,14 @@ const xray = {
   Resource: '*',
 };
 
-const tableReadWrite = [
-  'dynamodb:BatchGetItem',
-  'dynamodb:BatchWriteItem',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:DescribeTable',
-  'dynamodb:GetItem',
-  'dynamodb:GetRecords',
-  'dynamodb:GetShardIterator',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:Scan',
-  'dynamodb:UpdateItem',
-];
+/** What each handler's code issues (infra/stack/permissions.ts): never Scan, DeleteItem or batch writes. */
+const enqueueTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
 
-/** Asserts the function role's inline policy holds exactly these statements, in this order, and no more. */
+/**
+ * Asserts the function role's inline policy holds exactly these statements, in this order, and no
+ * more, and that the role itself attaches only the basic execution policy (CloudWatch Logs).
+ */
 function expectExactPolicy(template: Template, functionPrefix: string, statements: object[]) {
   const role = logicalIdOf(template, 'AWS::IAM::Role', `${functionPrefix}FunctionServiceRole`);
   template.hasResourceProperties('AWS::IAM::Policy', {
@@ -31,17 +24,14 @@ function expectExactPolicy(template: Template, functionPrefix: string, statement
     PolicyDocument: { Statement: statements.map((s) => Match.objectEquals(s)) },
   });
   template.resourcePropertiesCountIs('AWS::IAM::Policy', { Roles: [{ Ref: role }] }, 1);
-  // Only the basic execution role (CloudWatch Logs) is attached as a managed policy.
-  template.hasResourceProperties('AWS::IAM::Role', {
-    ManagedPolicyArns: [
-      {
-        'Fn::Join': [
-          '',
-          ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-        ],
-      },
-    ],
-  });
+  expect(template.findResources('AWS::IAM::Role')[role]?.Properties.ManagedPolicyArns).toEqual([
+    {
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+      ],
+    },
+  ]);
 }
 
 describe('least-privilege IAM for the pipeline functions', () => {
@@ -52,6 +42,7 @@ describe('least-privilege IAM for the pipeline functions', () => {
     fx = synthStack();
     ids = {
       bucket: logicalIdOf(fx.template, 'AWS::S3::Bucket', 'StorageSelfieBucket'),
+      selfieKey: logicalIdOf(fx.template, 'AWS::KMS::Key', 'StorageSelfieKey'),
       table: logicalIdOf(fx.template, 'AWS::DynamoDB::Table', 'StorageResultsTable'),
       secret: logicalIdOf(fx.template, 'AWS::SecretsManager::Secret', 'StorageVendorCredentials'),
       workQueue: logicalIdOf(fx.template, 'AWS::SQS::Queue', 'QueuesWorkQueue'),
@@ -62,25 +53,37 @@ describe('least-privilege IAM for the pipeline functions', () => {
   });
   afterAll(() => fx.cleanup());
 
-  const tableAndIndexes = () => [
-    { 'Fn::GetAtt': [ids.table, 'Arn'] },
-    { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/*']] },
-  ];
+  // The table itself, never `<table>/index/*`: no function queries an index.
+  const tableOnly = () => ({ 'Fn::GetAtt': [ids.table, 'Arn'] });
+  const uploadPrefix = pipelineSettings.uploadPrefix;
 
-  it('worker: reads selfies under the upload prefix, reads/writes the table, reads the secret, consumes the queue', () => {
+  it('worker: reads selfies only under the upload prefix (no bucket-wide List), issues only its table actions, reads the secret, consumes the queue', () => {
     // Prepare / Act: default props
     // Assess
     expectExactPolicy(fx.template, 'VerifySelfies', [
       xray,
       {
         Effect: 'Allow',
-        Action: ['s3:GetBucket*', 's3:GetObject*', 's3:List*'],
-        Resource: [
-          { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
-          { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/uploads/*']] },
-        ],
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, `/${uploadPrefix}*`]] },
       },
-      { Effect: 'Allow', Action: tableReadWrite, Resource: tableAndIndexes() },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': `${uploadPrefix}*` } },
+      },
+      {
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: { 'Fn::GetAtt': [ids.selfieKey, 'Arn'] },
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+          },
+        },
+      },
+      { Effect: 'Allow', Action: workerTableActions, Resource: tableOnly() },
       {
         Effect: 'Allow',
         Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
@@ -100,12 +103,12 @@ describe('least-privilege IAM for the pipeline functions', () => {
     ]);
   });
 
-  it('enqueue: reads/writes the table, sends to the work queue and its own failure queue', () => {
+  it('enqueue: issues only its table actions, sends to the work queue and its own failure queue', () => {
     // Prepare / Act: default props
     // Assess
     expectExactPolicy(fx.template, 'EnqueueSelfies', [
       xray,
-      { Effect: 'Allow', Action: tableReadWrite, Resource: tableAndIndexes() },
+      { Effect: 'Allow', Action: enqueueTableActions, Resource: tableOnly() },
       {
         Effect: 'Allow',
         Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
@@ -114,7 +117,7 @@ describe('least-privilege IAM for the pipeline functions', () => {
     ]);
   });
 
-  it('publish: puts events on the bus, reads the stream, sends to its on-failure queue', () => {
+  it('publish: puts events on the bus, reads the stream (no table access), sends to its on-failure queue', () => {
     // Prepare / Act: default props
     // Assess
     expectExactPolicy(fx.template, 'PublishOutcomes', [

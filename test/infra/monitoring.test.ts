@@ -1,9 +1,10 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceNames } from '../../infra/stack/functions.ts';
+import { pendingMetricNames } from '../../infra/stack/monitoring.ts';
 import { DECISIONS } from '../../shared/decision.ts';
 import { METRIC_NAMESPACE, metricNames } from '../../shared/metric-names.ts';
-import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
+import { keyPolicyStatements, logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
 describe('monitoring: alarms, topic, dashboard, outputs', () => {
   let fx: StackFixture;
@@ -91,22 +92,112 @@ describe('monitoring: alarms, topic, dashboard, outputs', () => {
     });
   });
 
-  it('sends alarms to a KMS-encrypted, TLS-only topic that CloudWatch may use, with the email subscription', () => {
+  it('alarms on any FAILED decision, on the Decisions metric with the worker and decision dimensions', () => {
+    // Prepare / Act: default props
+    // Assess
+    fx.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: METRIC_NAMESPACE,
+      MetricName: metricNames.decisions,
+      Dimensions: [
+        { Name: 'decision', Value: 'FAILED' },
+        { Name: 'service', Value: serviceNames.worker },
+      ],
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topic }],
+    });
+  });
+
+  it('alarms when the vendor circuit opens and when selfies are held by the paid-call cap', () => {
+    // Prepare
+    const workerCount = (metricName: string, period: number) => ({
+      Namespace: METRIC_NAMESPACE,
+      MetricName: metricName,
+      Dimensions: [{ Name: 'service', Value: serviceNames.worker }],
+      Statistic: 'Sum',
+      Period: period,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: topic }],
+    });
+    // Act / Assess
+    fx.template.hasResourceProperties('AWS::CloudWatch::Alarm', workerCount('VendorCircuitOpen', 60));
+    fx.template.hasResourceProperties('AWS::CloudWatch::Alarm', workerCount('SelfiesHeld', 300));
+    expect(pendingMetricNames).toEqual({
+      vendorCircuitOpen: 'VendorCircuitOpen',
+      selfiesHeld: 'SelfiesHeld',
+    });
+  });
+
+  it('alarms on the age of the oldest outcome waiting on the review queue (default a day, configurable)', () => {
+    // Prepare
+    const custom = synthStack({ reviewQueueAgeAlarmSeconds: 7200 });
+    try {
+      // Act / Assess
+      fx.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...queueAlarm('QueuesReviewQueue', 'ApproximateAgeOfOldestMessage'),
+        Statistic: 'Maximum',
+        Threshold: 86400,
+      });
+      custom.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: {
+              'Fn::GetAtt': [
+                logicalIdOf(custom.template, 'AWS::SQS::Queue', 'QueuesReviewQueue'),
+                'QueueName',
+              ],
+            },
+          },
+        ],
+        Threshold: 7200,
+      });
+    } finally {
+      custom.cleanup();
+    }
+  });
+
+  it("sends alarms to a KMS-encrypted, TLS-only topic that only this account's alarms may use, with the email subscription", () => {
     // Prepare
     const key = logicalIdOf(fx.template, 'AWS::KMS::Key', 'MonitoringAlarmTopicKey');
+    const cloudWatchStatements = keyPolicyStatements(fx.template, 'MonitoringAlarmTopicKey').filter((s) =>
+      JSON.stringify(s.Principal).includes('cloudwatch'),
+    );
     // Act / Assess
     fx.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [key, 'Arn'] } });
-    fx.template.hasResourceProperties('AWS::KMS::Key', {
-      EnableKeyRotation: true,
-      KeyPolicy: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Principal: { Service: 'cloudwatch.amazonaws.com' },
-            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-          }),
-        ]),
+    expect(fx.template.findResources('AWS::KMS::Key')[key]?.Properties.EnableKeyRotation).toBe(true);
+    expect(cloudWatchStatements).toEqual([
+      {
+        Sid: 'AllowCloudWatchAlarmsOfThisAccount',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: {
+            'aws:SourceArn': {
+              'Fn::Join': [
+                '',
+                [
+                  'arn:',
+                  { Ref: 'AWS::Partition' },
+                  ':cloudwatch:',
+                  { Ref: 'AWS::Region' },
+                  ':',
+                  { Ref: 'AWS::AccountId' },
+                  ':alarm:*',
+                ],
+              ],
+            },
+          },
+        },
       },
-    });
+    ]);
     fx.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topic }],
       PolicyDocument: {
@@ -159,6 +250,7 @@ describe('monitoring: alarms, topic, dashboard, outputs', () => {
         'ResultsTableName',
         'ReviewQueueUrl',
         'SelfieBucketName',
+        'SelfieKeyArn',
         'UploadPrefix',
         'VendorSecretArn',
         'WorkDlqUrl',

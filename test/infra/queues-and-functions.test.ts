@@ -1,6 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECISIONS } from '../../shared/decision.ts';
 import { METRIC_NAMESPACE } from '../../shared/metric-names.ts';
+import { keys } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
@@ -123,6 +125,24 @@ describe('queues, functions and event sources', () => {
     });
   });
 
+  it('invokes publish only for stream records whose new image is a decided result item', () => {
+    // Prepare
+    const table = logicalIdOf(fx.template, 'AWS::DynamoDB::Table', 'StorageResultsTable');
+    const [mapping] = Object.values(fx.template.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (m) =>
+        JSON.stringify(m.Properties.EventSourceArn) ===
+        JSON.stringify({ 'Fn::GetAtt': [table, 'StreamArn'] }),
+    );
+    // Act
+    const filters = mapping?.Properties.FilterCriteria.Filters as { Pattern: string }[];
+    // Assess
+    expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      { dynamodb: { NewImage: { sk: { S: [keys.result] }, state: { S: [...DECISIONS] } } } },
+    ]);
+    expect(DECISIONS).toContain('FAILED');
+    expect(DECISIONS).not.toContain('RECEIVED');
+  });
+
   it('sends failed S3 notifications for enqueue to an on-failure queue', () => {
     // Prepare
     const failureQueue = logicalIdOf(fx.template, 'AWS::SQS::Queue', 'QueuesEnqueueFailureQueue');
@@ -155,7 +175,14 @@ describe('queues, functions and event sources', () => {
         },
       });
     }
-    fx.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
+    // A year at least (the audit trail, CT.CLOUDWATCH.PR.2), encrypted with the stack's log key.
+    const logKey = logicalIdOf(fx.template, 'AWS::KMS::Key', 'LogKey');
+    fx.template.resourcePropertiesCountIs(
+      'AWS::Logs::LogGroup',
+      { RetentionInDays: 365, KmsKeyId: { 'Fn::GetAtt': [logKey, 'Arn'] } },
+      3,
+    );
+    fx.template.resourceCountIs('AWS::Logs::LogGroup', 3);
   });
 
   it('sets each function exactly the env names shared/config.ts reads, never plain vendor credentials', () => {
@@ -193,7 +220,11 @@ describe('queues, functions and event sources', () => {
       RECORD_CONCURRENCY: String(pipelineSettings.worker.recordConcurrency),
       DUPLICATE_REUSE_WINDOW_HOURS: String(pipelineSettings.duplicateReuseWindowHours),
       WORK_QUEUE_URL: { Ref: logicalIdOf(fx.template, 'AWS::SQS::Queue', 'QueuesWorkQueue') },
+      MAX_UNCERTAIN_CALLS: '2',
+      LEASE_SECONDS: String(pipelineSettings.worker.timeoutSeconds + 20),
     });
+    // No cap unless the operator sets one.
+    expect(worker).not.toHaveProperty('MAX_PAID_CALLS_PER_DAY');
     expect(worker).not.toHaveProperty('VENDOR_USER_ID');
     expect(worker).not.toHaveProperty('VENDOR_API_KEY');
     expect(worker).not.toHaveProperty('MIN_LIVE_SCORE');
@@ -206,9 +237,16 @@ describe('queues, functions and event sources', () => {
     });
   });
 
-  it('passes thresholds and preflight limits to the worker when given', () => {
+  it('passes thresholds, preflight limits, the paid-call cap, the uncertain-call limit and the lease to the worker when given', () => {
     // Prepare
-    const custom = synthStack({ minLiveScore: 80, maxPopScore: 30, preflight: { maxBytes: 5_000_000 } });
+    const custom = synthStack({
+      minLiveScore: 80,
+      maxPopScore: 30,
+      preflight: { maxBytes: 5_000_000 },
+      maxPaidCallsPerDay: 500,
+      maxUncertainCalls: 3,
+      leaseSeconds: 300,
+    });
     try {
       // Act / Assess
       custom.template.hasResourceProperties('AWS::Lambda::Function', {
@@ -217,6 +255,9 @@ describe('queues, functions and event sources', () => {
             MIN_LIVE_SCORE: '80',
             MAX_POP_SCORE: '30',
             PREFLIGHT_MAX_BYTES: '5000000',
+            MAX_PAID_CALLS_PER_DAY: '500',
+            MAX_UNCERTAIN_CALLS: '3',
+            LEASE_SECONDS: '300',
           }),
         },
       });

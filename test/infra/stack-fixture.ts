@@ -52,3 +52,9 @@ export function logicalIdOf(template: Template, type: string, prefix: string): s
     throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ')}`);
   return ids[0] as string;
 }
+
+/** The key policy statements of the one KMS key whose logical id starts with `prefix`. */
+export function keyPolicyStatements(template: Template, prefix: string): Record<string, unknown>[] {
+  const key = template.findResources('AWS::KMS::Key')[logicalIdOf(template, 'AWS::KMS::Key', prefix)];
+  return (key?.Properties.KeyPolicy.Statement ?? []) as Record<string, unknown>[];
+}

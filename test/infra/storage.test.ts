@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultsTableDefinition } from '../../shared/results/table-definition.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
-import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
+import { keyPolicyStatements, logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
 describe('storage: selfie bucket, access logs, results table, vendor secret', () => {
   let fx: StackFixture;
@@ -16,9 +16,10 @@ describe('storage: selfie bucket, access logs, results table, vendor secret', ()
   });
   afterAll(() => fx.cleanup());
 
-  it('keeps the selfie bucket private, encrypted, versioned and logged to the separate log bucket', () => {
-    // Prepare / Act: the stack is synthesized in beforeAll
-    // Assess
+  it('keeps the selfie bucket private, encrypted with its own KMS key, versioned and logged to the separate log bucket', () => {
+    // Prepare
+    const selfieKey = logicalIdOf(fx.template, 'AWS::KMS::Key', 'StorageSelfieKey');
+    // Act / Assess
     fx.template.hasResource('AWS::S3::Bucket', {
       Properties: {
         PublicAccessBlockConfiguration: {
@@ -28,13 +29,99 @@ describe('storage: selfie bucket, access logs, results table, vendor secret', ()
           RestrictPublicBuckets: true,
         },
         BucketEncryption: {
-          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+          ServerSideEncryptionConfiguration: [
+            {
+              BucketKeyEnabled: true,
+              ServerSideEncryptionByDefault: {
+                SSEAlgorithm: 'aws:kms',
+                KMSMasterKeyID: { 'Fn::GetAtt': [selfieKey, 'Arn'] },
+              },
+            },
+          ],
         },
         VersioningConfiguration: { Status: 'Enabled' },
         LoggingConfiguration: { DestinationBucketName: { Ref: logBucket }, LogFilePrefix: Match.anyValue() },
       },
       DeletionPolicy: 'Retain',
     });
+  });
+
+  it('keeps access logs SSE-S3 (the only encryption S3 log delivery accepts), versioned, and recoverable for 30 days after a delete', () => {
+    // Prepare / Act: default props
+    // Assess
+    const props = fx.template.findResources('AWS::S3::Bucket')[logBucket]?.Properties;
+    expect(props?.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(props?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(props?.LifecycleConfiguration.Rules).toEqual([
+      { Id: 'expire-access-logs', ExpirationInDays: 365, Status: 'Enabled' },
+      {
+        Id: 'expire-noncurrent-access-logs',
+        NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        Status: 'Enabled',
+      },
+      { Id: 'remove-expired-delete-markers', ExpiredObjectDeleteMarker: true, Status: 'Enabled' },
+    ]);
+  });
+
+  it('rotates every KMS key and denies grants that no AWS service asked for (CT.KMS.PR.3)', () => {
+    // Prepare
+    const keys = fx.template.findResources('AWS::KMS::Key');
+    // Act / Assess
+    expect(
+      Object.keys(keys)
+        .map((id) => id.replace(/[0-9A-F]{8}$/, ''))
+        .sort(),
+    ).toEqual(['LogKey', 'MonitoringAlarmTopicKey', 'StorageSelfieKey'].sort());
+    for (const key of Object.values(keys)) {
+      expect(key.Properties.EnableKeyRotation).toBe(true);
+      expect(key.Properties.KeyPolicy.Statement).toContainEqual({
+        Sid: 'DenyGrantsNotForAwsResources',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: {
+          BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+        },
+      });
+    }
+  });
+
+  it("lets CloudWatch Logs use the log key only for this account's log groups in this region", () => {
+    // Prepare
+    const statements = keyPolicyStatements(fx.template, 'LogKey');
+    // Act
+    const forLogs = statements.filter((s) => JSON.stringify(s.Principal).includes('logs.'));
+    // Assess
+    expect(forLogs).toEqual([
+      {
+        Sid: 'AllowCloudWatchLogsForThisAccountsLogGroups',
+        Effect: 'Allow',
+        Principal: { Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+        Action: ['kms:Decrypt*', 'kms:Describe*', 'kms:Encrypt*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
+        Resource: '*',
+        Condition: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': {
+              'Fn::Join': [
+                '',
+                [
+                  'arn:',
+                  { Ref: 'AWS::Partition' },
+                  ':logs:',
+                  { Ref: 'AWS::Region' },
+                  ':',
+                  { Ref: 'AWS::AccountId' },
+                  ':log-group:*',
+                ],
+              ],
+            },
+          },
+        },
+      },
+    ]);
   });
 
   it('expires selfies under the upload prefix after the retention and noncurrent versions soon after', () => {
