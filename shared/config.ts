@@ -41,6 +41,8 @@ export const handlerEnvSchema = z.object({
   /** Spend caps: calls that may cost money (paid + uncertain) per batch / per UTC day; no cap when unset. */
   MAX_PAID_CALLS_PER_BATCH: z.coerce.number().int().positive().optional(),
   MAX_PAID_CALLS_PER_DAY: z.coerce.number().int().positive().optional(),
+  /** How long a delivery's processing lease lasts at least (the stack sets worker timeout + 20 s). */
+  LEASE_SECONDS: z.coerce.number().int().positive().optional(),
   RECORD_CONCURRENCY: z.coerce.number().int().positive().default(pipelineSettings.worker.recordConcurrency),
   PREFLIGHT_MAX_BYTES: optionalNumber,
   PREFLIGHT_MAX_PIXELS: optionalNumber,

@@ -15,10 +15,8 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
  * Variables the stack sets before `shared/config.ts` reads them (issue 11's spend cap and uncertain
  * calls, issue 12's lease). Remove each name here once the handler schema has it.
  */
-type PendingHandlerEnv = 'MAX_PAID_CALLS_PER_DAY' | 'MAX_UNCERTAIN_CALLS' | 'LEASE_SECONDS';
-
 /** Only the variable names `shared/config.ts` reads; a typo fails the typecheck. */
-export type HandlerEnvironment = Partial<Record<keyof HandlerEnv | PendingHandlerEnv, string>>;
+export type HandlerEnvironment = Partial<Record<keyof HandlerEnv, string>>;
 
 export interface PipelineFunctionProps {
   /** Handler file relative to the project root, exporting `handler`. */

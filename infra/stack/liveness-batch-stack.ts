@@ -100,6 +100,8 @@ export class LivenessBatchStack extends Stack {
     // Exactly these grants; the event source adds queue consumption (incl. ChangeMessageVisibility).
     grantReadUploads(worker.fn, selfieBucket, selfieKey, settings.uploadPrefix);
     grantTableActions(worker.fn, resultsTable, tableActions.worker);
+    // A waiting selfie (twin, paused vendor, spend cap) is re-queued as a new message.
+    workQueue.grantSendMessages(worker.fn);
     vendorSecret.grantRead(worker.fn);
     worker.fn.addEventSource(
       new SqsEventSource(workQueue, {

@@ -27,17 +27,6 @@ export interface MonitoringProps {
 const FIVE_MINUTES = Duration.minutes(5);
 
 /**
- * Worker metrics (Count, `service` dimension only) the stack alarms on before shared/metric-names.ts
- * names them; move each there and use `metricNames` once the worker emits it.
- */
-export const pendingMetricNames = {
-  /** Emitted when the worker's vendor circuit breaker opens. */
-  vendorCircuitOpen: 'VendorCircuitOpen',
-  /** Emitted when a selfie is held because the paid-call cap is reached. */
-  selfiesHeld: 'SelfiesHeld',
-} as const;
-
-/**
  * Alarms to an encrypted SNS topic, and one dashboard. The handlers emit EMF metrics through
  * Powertools in namespace `LivenessBatch`, dimensioned by `service` (POWERTOOLS_SERVICE_NAME of the
  * emitting function), plus `decision` on Decisions and `reason` on PreflightRejections.
@@ -116,13 +105,13 @@ export class Monitoring extends Construct {
     this.alarm('VendorCircuitOpen', {
       alarmDescription:
         'The vendor answers every call with a systemic error (blocked, moved, down): calls are paused, selfies wait',
-      metric: worker(pendingMetricNames.vendorCircuitOpen, 'Sum').with({ period: Duration.minutes(1) }),
+      metric: worker(metricNames.vendorCircuitOpen, 'Sum').with({ period: Duration.minutes(1) }),
       threshold: 0,
     });
     this.alarm('SelfiesHeld', {
       alarmDescription:
         'The daily paid-call cap (maxPaidCallsPerDay) is reached: selfies wait as HELD until it is raised or the day turns',
-      metric: worker(pendingMetricNames.selfiesHeld, 'Sum'),
+      metric: worker(metricNames.selfiesHeld, 'Sum'),
       threshold: 0,
     });
     this.alarm('WorkerErrors', {
@@ -178,8 +167,8 @@ export class Monitoring extends Construct {
         worker(metricNames.vendorRetries, 'Sum').with({ label: 'retries' }),
         worker(metricNames.vendorUnauthorized, 'Sum').with({ label: '401' }),
         worker(metricNames.duplicatesReused, 'Sum').with({ label: 'duplicates reused' }),
-        worker(pendingMetricNames.vendorCircuitOpen, 'Sum').with({ label: 'circuit opened' }),
-        worker(pendingMetricNames.selfiesHeld, 'Sum').with({ label: 'held by the cap' }),
+        worker(metricNames.vendorCircuitOpen, 'Sum').with({ label: 'circuit opened' }),
+        worker(metricNames.selfiesHeld, 'Sum').with({ label: 'held by the cap' }),
       ]),
       graph('Preflight rejections by reason', [
         new cloudwatch.MathExpression({

@@ -38,6 +38,8 @@ export interface VerificationDeps {
   retry: { maxAttempts: number; backoff: { baseMs: number; maxMs: number } };
   duplicateReuseWindowHours: number;
   maxReceiveCount: number;
+  /** A processing lease lasts at least this long (seconds); it always outlives the delivery's deadline. */
+  leaseSeconds?: number;
   logger: Logger;
   metrics: Metrics;
   now?: () => Date;

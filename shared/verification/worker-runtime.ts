@@ -91,6 +91,7 @@ export async function buildWorkerRuntime(
       },
       duplicateReuseWindowHours: env.DUPLICATE_REUSE_WINDOW_HOURS,
       maxReceiveCount: env.MAX_RECEIVE_COUNT,
+      ...(env.LEASE_SECONDS === undefined ? {} : { leaseSeconds: env.LEASE_SECONDS }),
       logger: observability.logger,
       metrics: observability.metrics,
     },

@@ -84,11 +84,7 @@ describe('least-privilege IAM for the pipeline functions', () => {
         },
       },
       { Effect: 'Allow', Action: workerTableActions, Resource: tableOnly() },
-      {
-        Effect: 'Allow',
-        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-        Resource: { Ref: ids.secret },
-      },
+      // Consuming the work queue, and re-queueing a waiting selfie as a new message (SendMessage).
       {
         Effect: 'Allow',
         Action: [
@@ -97,8 +93,14 @@ describe('least-privilege IAM for the pipeline functions', () => {
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
           'sqs:ReceiveMessage',
+          'sqs:SendMessage',
         ],
         Resource: { 'Fn::GetAtt': [ids.workQueue, 'Arn'] },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+        Resource: { Ref: ids.secret },
       },
     ]);
   });

@@ -13,7 +13,10 @@ export async function takeLease(run: DeliveryRun): Promise<{ earlierLease: boole
   const leaseId = randomUUID();
   const acquired = await run.deps.selfies.acquireLease(run.selfieId, {
     id: leaseId,
-    until: run.delivery.deadline + LEASE_GRACE_MS,
+    until: Math.max(
+      run.delivery.deadline + LEASE_GRACE_MS,
+      run.now().getTime() + (run.deps.leaseSeconds ?? 0) * 1000,
+    ),
     receiveCount: run.delivery.receiveCount,
     at: run.now().toISOString(),
   });
