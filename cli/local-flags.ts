@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseSandboxFlags, sandboxFaultOptions } from '../sandbox/flags.ts';
+import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions } from '../sandbox/flags.ts';
 import type { SandboxOptions } from '../sandbox/options.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { UsageError } from './command.ts';
@@ -45,16 +45,8 @@ Vendor (default: the local sandbox, which simulates scores: it is not a liveness
   --api-key K              the vendor apiKey (or env VENDOR_API_KEY, which keeps it out of ps);
                            only with --vendor-url; never printed or written to disk
 
-Sandbox faults (same flags as \`liveness-batch sandbox\`; each also read from its SANDBOX_* env):
-  --latency-ms N|MIN-MAX   answer delay, fixed or a range (default 0)
-  --pending-rate R         share answered 200 PENDING (0..1)
-  --error-rate R           share answered HTTP 500 (0..1)
-  --throttle-rate R        share answered HTTP 429 (0..1)
-  --hang-rate R            share never answered; the client times out after 15 s (0..1)
-  --live-ratio R           share of images that come out VERIFIED (default 0.8)
-  --score-disagree-rate R  share whose scores contradict the status (default 0)
-  --seed S                 seed for outcomes and faults (default "liveness-batch")
-  --charge-failures        the sandbox also charges PENDING and 500 answers`;
+Sandbox faults (the same flags as \`liveness-batch sandbox\`, each also read from the env variable shown):
+${SANDBOX_FAULT_HELP}`;
 
 const score = (flag: string) =>
   z

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../cli/command.ts';
 import { untilInterrupted } from '../cli/signals.ts';
 import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
-import { parseSandboxFlags, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
+import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
 import type { LedgerEntry } from './ledger.ts';
 import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_PORT, SANDBOX_DEFAULT_USER_ID } from './options.ts';
 import { type RunningSandbox, startSandbox } from './server.ts';
@@ -33,31 +33,7 @@ Options (each also settable by the env variable shown; flags win):
   --user-id U              accepted userid header (default "${SANDBOX_DEFAULT_USER_ID}")            SANDBOX_USER_ID
   --api-key K              accepted apiKey header (default "${SANDBOX_DEFAULT_API_KEY}")             SANDBOX_API_KEY
   --ledger FILE            append one JSON line per request; loaded at start       SANDBOX_LEDGER
-  --latency-ms N|MIN-MAX   answer delay, fixed or a range (default 0)              SANDBOX_LATENCY_MS
-  --pending-rate R         share answered 200 PENDING, code "01" (0..1)            SANDBOX_PENDING_RATE
-  --pending-debit-rate R   share answered PENDING with transactionStatus
-                           "Successful": charged (0..1)                            SANDBOX_PENDING_DEBIT_RATE
-  --error-rate R           share answered HTTP 500 (0..1)                          SANDBOX_ERROR_RATE
-  --throttle-rate R        share answered HTTP 429, Retry-After: 1 (0..1)          SANDBOX_THROTTLE_RATE
-  --hang-rate R            share never answered; not charged (0..1)                SANDBOX_HANG_RATE
-  --late-rate R            share charged, then answered only after --late-after-ms,
-                           when the client has given up (ledger: late) (0..1)      SANDBOX_LATE_RATE
-  --late-after-ms N        how long a late answer is held (default 20000)          SANDBOX_LATE_AFTER_MS
-  --redirect-rate R        share answered HTTP 307 to --redirect-to; not charged   SANDBOX_REDIRECT_RATE
-  --redirect-to URL        where the 307 points (required with --redirect-rate)    SANDBOX_REDIRECT_TO
-  --forbidden-rate R       share answered HTTP 403 with an HTML page, like a
-                           web application firewall; not charged (0..1)            SANDBOX_FORBIDDEN_RATE
-  --forbidden-window A-B   every valid call from A to B seconds after start gets
-                           that HTML 403 (an outage, then recovery), e.g. 30-60    SANDBOX_FORBIDDEN_WINDOW
-  --dedupe-references on|off
-                           on: a repeated transactionReference that was charged
-                           gets the first answer again, not charged (ledger:
-                           replayOf). off (default): the vendor documents no such
-                           behaviour, so every request is drawn and charged anew  SANDBOX_DEDUPE_REFERENCES
-  --live-ratio R           share of images that come out VERIFIED (default 0.8)    SANDBOX_LIVE_RATIO
-  --score-disagree-rate R  share whose scores contradict the status (default 0)   SANDBOX_SCORE_DISAGREE_RATE
-  --seed S                 seed for outcomes and faults (default "liveness-batch") SANDBOX_SEED
-  --charge-failures        also charge PENDING and HTTP 500 answers                SANDBOX_CHARGE_FAILURES
+${SANDBOX_FAULT_HELP}
   --max-body-bytes N       larger bodies get 400 (default 8 MiB)                   SANDBOX_MAX_BODY_BYTES
   --quiet                  no line per request
   --help                   this text

@@ -23,6 +23,33 @@ export const sandboxFaultOptions = {
   'charge-failures': { type: 'boolean' },
 } as const;
 
+/** The fault flags' help, one line set for \`sandbox --help\` and \`run\`/\`up --help\`. */
+export const SANDBOX_FAULT_HELP = `  --latency-ms N|MIN-MAX   answer delay, fixed or a range (default 0)              SANDBOX_LATENCY_MS
+  --pending-rate R         share answered 200 PENDING, code "01" (0..1)            SANDBOX_PENDING_RATE
+  --pending-debit-rate R   share answered PENDING with transactionStatus
+                           "Successful": charged (0..1)                            SANDBOX_PENDING_DEBIT_RATE
+  --error-rate R           share answered HTTP 500 (0..1)                          SANDBOX_ERROR_RATE
+  --throttle-rate R        share answered HTTP 429, Retry-After: 1 (0..1)          SANDBOX_THROTTLE_RATE
+  --hang-rate R            share never answered; not charged (0..1)                SANDBOX_HANG_RATE
+  --late-rate R            share charged, then answered only after --late-after-ms,
+                           when the client has given up (ledger: late) (0..1)      SANDBOX_LATE_RATE
+  --late-after-ms N        how long a late answer is held (default 20000)          SANDBOX_LATE_AFTER_MS
+  --redirect-rate R        share answered HTTP 307 to --redirect-to; not charged   SANDBOX_REDIRECT_RATE
+  --redirect-to URL        where the 307 points (required with --redirect-rate)    SANDBOX_REDIRECT_TO
+  --forbidden-rate R       share answered HTTP 403 with an HTML page, like a
+                           web application firewall; not charged (0..1)            SANDBOX_FORBIDDEN_RATE
+  --forbidden-window A-B   every valid call from A to B seconds after start gets
+                           that HTML 403 (an outage, then recovery), e.g. 30-60    SANDBOX_FORBIDDEN_WINDOW
+  --dedupe-references on|off
+                           on: a repeated transactionReference that was charged
+                           gets the first answer again, not charged (ledger:
+                           replayOf). off (default): the vendor documents no such
+                           behaviour, so every request is drawn and charged anew  SANDBOX_DEDUPE_REFERENCES
+  --live-ratio R           share of images that come out VERIFIED (default 0.8)    SANDBOX_LIVE_RATIO
+  --score-disagree-rate R  share whose scores contradict the status (default 0)   SANDBOX_SCORE_DISAGREE_RATE
+  --seed S                 seed for outcomes and faults (default "liveness-batch") SANDBOX_SEED
+  --charge-failures        also charge PENDING and HTTP 500 answers                SANDBOX_CHARGE_FAILURES`;
+
 /** Where the sandbox listens and whom it accepts. */
 export const sandboxServerOptions = {
   port: { type: 'string' },
