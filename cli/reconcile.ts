@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import {
@@ -9,22 +10,27 @@ import {
   STATEMENT_HEADERS,
   StatementFormatError,
 } from '../shared/operations/reconcile.ts';
+import { OperatorHistory } from '../shared/operations/selfie-history.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
 import { type Command, UsageError } from './command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 
-const HELP = `Usage: liveness-batch reconcile --statement FILE.csv [--batch ID] [--format text|json] [where]
+const HELP = `Usage: liveness-batch reconcile --statement FILE.csv [--batch ID] [--dry-run] [--format text|json] [where]
 
 Matches the vendor's billing statement against the results table, line by line (the file is read
 as a stream), and prints four lists:
   matched            the reference is a call we made, and both sides agree it was (not) charged
   missing on ours    the vendor charged a reference we have no record of
-  missing on theirs  we recorded a paid call (attempt outcome completed) in the statement's period
-                     that the statement lacks
-  status mismatches  both sides know the reference but disagree: the vendor charged a call we
-                     recorded as unpaid (retryable, pending), we recorded a charge the statement
-                     does not show, the debit status differs, or a reference is listed twice
+  missing on theirs  we recorded a paid call (its answer said the wallet was debited) in the
+                     statement's period that the statement lacks
+  status mismatches  both sides know the reference but disagree: the vendor charged it more often
+                     than our paid and uncertain calls explain, we recorded a charge the statement
+                     does not show, or the debit status differs
+  settled            uncertain calls (sent, no readable answer: they may have cost money) settled
+                     against the statement: paid when it charged their reference more often than
+                     our paid calls explain, else not paid; recorded in the selfie's history and
+                     counts (a selfie still in flight is listed, not written: run again later)
 Lines that cannot be read (no reference, bad date or amount) are listed too.
 
 The statement: CSV, one charge per line, a header line naming the columns (any order; case,
@@ -43,6 +49,7 @@ range (one day either side), or of one batch with --batch ID.
 Options:
   --statement FILE         the vendor's statement (CSV)
   --batch ID               compare against this batch's paid calls instead of the statement's dates
+  --dry-run                list what would be settled; write nothing
   --format F               text (default) or json
   --help, -h               this text
 
@@ -56,6 +63,7 @@ const flagsSchema = z.object({
     .string({ error: '--statement FILE.csv is required' })
     .min(1, '--statement FILE.csv is required'),
   batch: z.string().min(1).optional(),
+  'dry-run': z.boolean().default(false),
   format: z.enum(['text', 'json'], { error: '--format must be text or json' }).default('text'),
 });
 
@@ -68,6 +76,7 @@ function textReport(report: ReconciliationReport): string {
   out.push(`  missing on theirs  ${report.missingOnTheirs.length}`);
   out.push(`  status mismatches  ${report.mismatches.length}`);
   if (report.unreadable.length > 0) out.push(`  unreadable lines   ${report.unreadable.length}`);
+  out.push(`  uncertain settled  ${report.settled.length}`);
   if (report.missingOnOurs.length > 0) {
     out.push('', 'Missing on our side (the vendor charged a reference we have no record of):');
     for (const l of report.missingOnOurs) {
@@ -96,6 +105,13 @@ function textReport(report: ReconciliationReport): string {
       );
     }
   }
+  if (report.settled.length > 0) {
+    out.push('', 'Uncertain calls settled (sent, no readable answer):');
+    for (const c of report.settled) {
+      const note = c.written ? '' : ' (not written: dry run, or the selfie is not decided yet)';
+      out.push(`  ${c.reference}  ${c.selfieId} attempt ${c.attempt}: ${c.settledAs}${note}`);
+    }
+  }
   if (report.unreadable.length > 0) {
     out.push('', 'Unreadable lines:');
     for (const u of report.unreadable) out.push(`  line ${u.line}: ${u.problem}`);
@@ -108,6 +124,7 @@ export async function runReconcile(argv: string[], io: OpsIo = processIo()): Pro
   const { values } = parseOpsArgs(argv, {
     statement: { type: 'string' },
     batch: { type: 'string' },
+    'dry-run': { type: 'boolean' },
     format: { type: 'string' },
   });
   if (values.help) return printHelp(io, HELP);
@@ -121,8 +138,21 @@ export async function runReconcile(argv: string[], io: OpsIo = processIo()): Pro
   const input = createReadStream(flags.statement, 'utf8');
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   try {
+    const history = new OperatorHistory(target.db, target.tableName);
+    const at = new Date().toISOString();
     const report = await reconcileStatement(lines, new AuditQueries(target.db, target.tableName), {
       ...(flags.batch ? { batchId: flags.batch } : {}),
+      ...(flags['dry-run']
+        ? {}
+        : {
+            settle: (call, settledAs) =>
+              history.settleUncertainCall(
+                call,
+                settledAs,
+                at,
+                `reconcile --statement ${basename(flags.statement)}`,
+              ),
+          }),
     });
     io.stdout.write(flags.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : textReport(report));
     return hasDiscrepancies(report) ? 1 : 0;

@@ -1,6 +1,7 @@
 import { DECISIONS } from '../decision.ts';
 import { type AuditQueries, daysOf } from '../results/audit-queries.ts';
-import type { SelfieResult } from '../results/records.ts';
+import type { AttemptItem, SelfieResult } from '../results/records.ts';
+import { storedChargeOf } from '../verification/charges.ts';
 
 /**
  * Header names accepted for each statement column, compared without case, spaces, `_` or `-`.
@@ -44,7 +45,27 @@ export interface ReconciliationReport {
   mismatches: Mismatch[];
   /** Lines that could not be read (bad date, empty reference, bad amount). */
   unreadable: Array<{ line: number; problem: string }>;
+  /**
+   * Uncertain calls (sent, no readable answer) settled against the statement: `paid` when the
+   * statement charged their reference more often than our paid calls explain, else `not-paid`.
+   * `written` is false in a dry run, or when the selfie is not decided yet (settle it later).
+   */
+  settled: SettledCall[];
 }
+
+export interface SettledCall {
+  reference: string;
+  selfieId: string;
+  attempt: number;
+  settledAs: 'paid' | 'not-paid';
+  written: boolean;
+}
+
+/** Writes one settlement (the selfie's history and counts); absent in a dry run. */
+export type SettleCall = (
+  call: { selfieId: string; batchId: string; attempt: number; transactionReference: string },
+  settledAs: 'paid' | 'not-paid',
+) => Promise<boolean>;
 
 export const hasDiscrepancies = (r: ReconciliationReport) =>
   r.missingOnOurs.length + r.missingOnTheirs.length + r.mismatches.length + r.unreadable.length > 0;
@@ -108,16 +129,18 @@ const charged = (line: StatementLine) =>
   line.amount !== undefined ? line.amount > 0 : CHARGED_STATUSES.has((line.debitStatus ?? '').toUpperCase());
 
 /**
- * Matches a vendor statement against the results table line by line, reading the statement as a
- * stream: each reference is looked up through the byReference index (the attempt that sent it), then
- * its selfie's result. Afterwards, the paid calls we recorded in the statement's period (decided
- * results over the byDecisionDate index, or one batch) that the statement lacks are listed.
- * Memory holds the statement's references (to find what it lacks), not its lines.
+ * Matches a vendor statement against the results table. The statement is read as a stream and its
+ * lines grouped by reference (a reference resent after a call without an answer may be charged more
+ * than once by a vendor that does not deduplicate). Each reference is then looked up through the
+ * byReference index: the calls we made with it, what each cost, and the uncertain ones are settled
+ * as paid or not paid. Afterwards, the paid and uncertain calls we recorded in the statement's period
+ * (decided results over the byDecisionDate index, or one batch) that the statement lacks are listed,
+ * and those uncertain ones settled as not paid.
  */
 export async function reconcileStatement(
   lines: AsyncIterable<string>,
   queries: AuditQueries,
-  options: { batchId?: string; concurrency?: number } = {},
+  options: { batchId?: string; concurrency?: number; settle?: SettleCall } = {},
 ): Promise<ReconciliationReport> {
   const report: ReconciliationReport = {
     lines: 0,
@@ -126,25 +149,14 @@ export async function reconcileStatement(
     missingOnTheirs: [],
     mismatches: [],
     unreadable: [],
+    settled: [],
   };
-  const seen = new Map<string, number>();
+  const byReference = new Map<string, StatementLine[]>();
   let columns: Columns | undefined;
   let minDay: string | undefined;
   let maxDay: string | undefined;
   let lineNumber = 0;
-  let pending: StatementLine[] = [];
   const concurrency = options.concurrency ?? 16;
-
-  const flush = async () => {
-    const group = pending;
-    pending = [];
-    const outcomes = await Promise.all(group.map((line) => matchLine(line, queries)));
-    for (const outcome of outcomes) {
-      if (outcome.kind === 'matched') report.matched += 1;
-      else if (outcome.kind === 'missing') report.missingOnOurs.push(outcome.line);
-      else report.mismatches.push(outcome.mismatch);
-    }
-  };
 
   for await (const raw of lines) {
     lineNumber += 1;
@@ -165,46 +177,73 @@ export async function reconcileStatement(
     const day = parsed.date.slice(0, 10);
     if (!minDay || day < minDay) minDay = day;
     if (!maxDay || day > maxDay) maxDay = day;
-    const times = (seen.get(parsed.reference) ?? 0) + 1;
-    seen.set(parsed.reference, times);
-    if (times > 1) {
-      report.mismatches.push({
-        reference: parsed.reference,
-        line: lineNumber,
-        ours: 'one call',
-        theirs: `listed ${times} times`,
-        why: 'the statement lists this reference more than once (a vendor deduplicating by reference charges once)',
-      });
-      continue;
-    }
-    pending.push(parsed);
-    if (pending.length >= concurrency) await flush();
+    byReference.set(parsed.reference, [...(byReference.get(parsed.reference) ?? []), parsed]);
   }
   if (!columns)
     throw new StatementFormatError(
       'the statement is empty: expected a header line, then one line per charge',
     );
-  await flush();
+
+  const references = [...byReference.entries()];
+  for (let start = 0; start < references.length; start += concurrency) {
+    const group = references.slice(start, start + concurrency);
+    await Promise.all(
+      group.map(([reference, found]) => matchReference(reference, found, queries, report, options)),
+    );
+  }
 
   if (minDay && maxDay) {
     report.period = { from: minDay, to: maxDay };
     for await (const result of paidResultsInScope(queries, minDay, maxDay, options.batchId)) {
       for (const attempt of await queries.attempts(result.selfieId)) {
-        if (attempt.outcome !== 'completed' || seen.has(attempt.transactionReference)) continue;
+        const charge = storedChargeOf(attempt);
+        if (charge === 'none' || byReference.has(attempt.transactionReference)) continue;
         const day = attempt.startedAt.slice(0, 10);
         if (!options.batchId && (day < minDay || day > maxDay)) continue;
+        if (charge === 'uncertain') {
+          // The statement covers the day and never charged this reference: the call cost nothing.
+          await settle(report, options, result, attempt, 'not-paid');
+          continue;
+        }
         report.missingOnTheirs.push({
           reference: attempt.transactionReference,
           selfieId: result.selfieId,
           startedAt: attempt.startedAt,
-          ...(result.debitStatus && result.transactionReference === attempt.transactionReference
-            ? { debitStatus: result.debitStatus }
-            : {}),
+          ...(attempt.debitStatus ? { debitStatus: attempt.debitStatus } : {}),
         });
       }
     }
   }
   return report;
+}
+
+async function settle(
+  report: ReconciliationReport,
+  options: { settle?: SettleCall },
+  result: SelfieResult,
+  attempt: AttemptItem,
+  settledAs: 'paid' | 'not-paid',
+): Promise<void> {
+  const decided = result.decision !== undefined;
+  const written =
+    decided && options.settle
+      ? await options.settle(
+          {
+            selfieId: result.selfieId,
+            batchId: result.batchId,
+            attempt: attempt.attempt,
+            transactionReference: attempt.transactionReference,
+          },
+          settledAs,
+        )
+      : false;
+  report.settled.push({
+    reference: attempt.transactionReference,
+    selfieId: result.selfieId,
+    attempt: attempt.attempt,
+    settledAs,
+    written,
+  });
 }
 
 export class StatementFormatError extends Error {}
@@ -231,41 +270,72 @@ function parseLine(cells: string[], columns: Columns, line: number): StatementLi
   };
 }
 
-type LineOutcome =
-  | { kind: 'matched' }
-  | { kind: 'missing'; line: StatementLine }
-  | { kind: 'mismatch'; mismatch: Mismatch };
-
-async function matchLine(line: StatementLine, queries: AuditQueries): Promise<LineOutcome> {
-  const attempts = await queries.attemptsByReference(line.reference);
-  const attempt = attempts[0];
-  if (!attempt) return { kind: 'missing', line };
-  const result = await queries.getResult(attempt.selfieId);
-  const ourDebit =
-    result?.transactionReference === line.reference && attempt.outcome === 'completed'
-      ? (result.debitStatus ?? undefined)
-      : undefined;
-  const weCharged = attempt.outcome === 'completed';
-  const theyCharged = charged(line);
-  const theirs = [
-    line.amount !== undefined ? `amount ${line.amount}` : undefined,
-    line.debitStatus ? `debit ${line.debitStatus}` : undefined,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  const ours = `attempt ${attempt.attempt} ${attempt.outcome}${ourDebit ? `, debit ${ourDebit}` : ''}`;
-  const mismatch = (why: string): LineOutcome => ({
-    kind: 'mismatch',
-    mismatch: { reference: line.reference, line: line.line, selfieId: attempt.selfieId, ours, theirs, why },
-  });
-  if (theyCharged && !weCharged) {
-    return mismatch(`the vendor charged a call we recorded as ${attempt.outcome} (not paid)`);
+/**
+ * One reference: the statement charged it C times; we made P paid calls and U uncertain ones with it.
+ * The uncertain calls explain what P does not: min(U, C - P) of them were paid, the rest not.
+ */
+async function matchReference(
+  reference: string,
+  lines: StatementLine[],
+  queries: AuditQueries,
+  report: ReconciliationReport,
+  options: { settle?: SettleCall },
+): Promise<void> {
+  const first = lines[0] as StatementLine;
+  const attempts = await queries.attemptsByReference(reference);
+  if (attempts.length === 0) {
+    report.missingOnOurs.push(...lines);
+    return;
   }
-  if (!theyCharged && weCharged) return mismatch('we recorded a paid call; the statement shows no charge');
-  if (line.debitStatus && ourDebit && line.debitStatus.toUpperCase() !== ourDebit.toUpperCase()) {
-    return mismatch('the debit status differs');
+  const selfieId = (attempts[0] as AttemptItem).selfieId;
+  const result = await queries.getResult(selfieId);
+  const theyCharged = lines.filter(charged);
+  const paid = attempts.filter((a) => storedChargeOf(a) === 'paid');
+  const uncertain = attempts.filter((a) => storedChargeOf(a) === 'uncertain');
+  const explainedByUncertain = Math.min(uncertain.length, Math.max(0, theyCharged.length - paid.length));
+  if (result) {
+    for (const [index, attempt] of uncertain.entries()) {
+      await settle(report, options, result, attempt, index < explainedByUncertain ? 'paid' : 'not-paid');
+    }
   }
-  return { kind: 'matched' };
+  const ours = attempts
+    .map((a) => `attempt ${a.attempt} ${a.outcome}${a.debitStatus ? ` (debit ${a.debitStatus})` : ''}`)
+    .join('; ');
+  const theirs = lines
+    .map((l) =>
+      [
+        l.amount !== undefined ? `amount ${l.amount}` : undefined,
+        l.debitStatus ? `debit ${l.debitStatus}` : undefined,
+      ]
+        .filter(Boolean)
+        .join(', '),
+    )
+    .join('; ');
+  const mismatch = (why: string) =>
+    report.mismatches.push({ reference, line: first.line, selfieId, ours, theirs, why });
+  const weCharged = paid.length + explainedByUncertain;
+  if (theyCharged.length > weCharged) {
+    return void mismatch(
+      `the vendor charged ${theyCharged.length} time(s); we recorded ${paid.length} paid and ${uncertain.length} uncertain call(s)`,
+    );
+  }
+  if (theyCharged.length < paid.length) {
+    return void mismatch(
+      theyCharged.length === 0
+        ? 'we recorded a paid call; the statement shows no charge'
+        : `we recorded ${paid.length} paid call(s); the statement charged ${theyCharged.length}`,
+    );
+  }
+  const ourDebit = paid.length === 1 ? paid[0]?.debitStatus : undefined;
+  if (
+    theyCharged.length === 1 &&
+    first.debitStatus &&
+    ourDebit &&
+    first.debitStatus.toUpperCase() !== ourDebit.toUpperCase()
+  ) {
+    return void mismatch('the debit status differs');
+  }
+  report.matched += 1;
 }
 
 /** Decided results in the period (one day either side: a call may be decided after midnight), or one batch. */
@@ -276,7 +346,8 @@ async function* paidResultsInScope(
   batchId: string | undefined,
 ): AsyncGenerator<SelfieResult> {
   if (batchId) {
-    for await (const page of queries.batchPages(batchId)) yield* page.filter((r) => r.paidCalls > 0);
+    for await (const page of queries.batchPages(batchId))
+      yield* page.filter((r) => r.paidCalls + r.uncertainCalls > 0);
     return;
   }
   const day = 24 * 3600 * 1000;
@@ -288,6 +359,6 @@ async function* paidResultsInScope(
     throw new StatementFormatError('the statement spans more than 400 days; split it');
   for (const decision of DECISIONS) {
     for await (const page of queries.decisionPages(decision, range))
-      yield* page.filter((r) => r.paidCalls > 0);
+      yield* page.filter((r) => r.paidCalls + r.uncertainCalls > 0);
   }
 }

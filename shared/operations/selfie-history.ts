@@ -121,4 +121,75 @@ export class OperatorHistory {
       }),
     );
   }
+
+  /**
+   * Settles one uncertain call of a decided selfie against the vendor's statement: the attempt says
+   * how it was settled, the selfie's and its batch's counts move from uncertain to paid (or just out
+   * of uncertain), and a SETTLED history item records it, all in one transaction. False when the
+   * attempt was already settled, is not uncertain, or its selfie is not decided yet.
+   */
+  async settleUncertainCall(
+    call: { selfieId: string; batchId: string; attempt: number; transactionReference: string },
+    settledAs: 'paid' | 'not-paid',
+    at: string,
+    source: string,
+  ): Promise<boolean> {
+    const paid = settledAs === 'paid' ? 1 : 0;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: keys.selfie(call.selfieId), sk: keys.attempt(call.attempt) },
+                UpdateExpression: 'SET settled = :as, settledAt = :at',
+                ConditionExpression: 'charge = :uncertain AND attribute_not_exists(settled)',
+                ExpressionAttributeValues: { ':as': settledAs, ':at': at, ':uncertain': 'uncertain' },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: keys.selfie(call.selfieId), sk: keys.result },
+                UpdateExpression:
+                  'SET updatedAt = :at, summarized.uncertain = summarized.uncertain - :one, summarized.paid = summarized.paid + :paid ADD uncertainCalls :minusOne, paidCalls :paid',
+                ConditionExpression: 'attribute_exists(decision) AND attribute_exists(summarized)',
+                ExpressionAttributeValues: { ':at': at, ':one': 1, ':minusOne': -1, ':paid': paid },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: keys.batch(call.batchId), sk: keys.summary },
+                UpdateExpression: 'ADD uncertainCalls :minusOne, paidCalls :paid',
+                ExpressionAttributeValues: { ':minusOne': -1, ':paid': paid },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  pk: keys.selfie(call.selfieId),
+                  sk: keys.history(at, `SETTLED#${call.attempt}`),
+                  selfieId: call.selfieId,
+                  at,
+                  what: 'SETTLED',
+                  attempt: call.attempt,
+                  transactionReference: call.transactionReference,
+                  settledAs,
+                  source,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import { DECISIONS, IN_FLIGHT_STATES } from '../decision.ts';
 import type { AuditQueries } from '../results/audit-queries.ts';
 import { ATTEMPT_OUTCOMES, type BatchSummary, type SelfieResult } from '../results/records.ts';
+import { storedChargeOf } from '../verification/charges.ts';
 
 /** Decisions a person has to look at, listed with their reasons. */
 export const ATTENTION_DECISIONS = ['REVIEW', 'NOT_VERIFIED', 'FAILED', 'REJECTED'] as const;
@@ -37,6 +38,8 @@ export interface BatchReportData {
   latenciesMs: number[];
   vendorCalls: number;
   paidCalls: number;
+  /** Calls sent without a readable answer that reconcile has not settled: they may have cost money. */
+  uncertainCalls: number;
   duplicatesReused: number;
   attention: AttentionRow[];
   attentionTotal: number;
@@ -66,6 +69,7 @@ export async function gatherBatchReport(
     latenciesMs: [],
     vendorCalls: 0,
     paidCalls: 0,
+    uncertainCalls: 0,
     duplicatesReused: 0,
     attention: [],
     attentionTotal: 0,
@@ -85,7 +89,9 @@ export async function gatherBatchReport(
         for (const attempt of list) {
           data.vendorCalls += 1;
           data.attemptsByOutcome[attempt.outcome] = (data.attemptsByOutcome[attempt.outcome] ?? 0) + 1;
-          if (attempt.outcome === 'completed') data.paidCalls += 1;
+          const charge = storedChargeOf(attempt);
+          if (charge === 'paid') data.paidCalls += 1;
+          if (charge === 'uncertain') data.uncertainCalls += 1;
           if (attempt.endedAt)
             data.latenciesMs.push(Date.parse(attempt.endedAt) - Date.parse(attempt.startedAt));
         }

@@ -129,6 +129,7 @@ export function renderBatchReport(data: BatchReportData): string {
 <div class="cards">
 ${card('card-results', data.results, 'selfies')}
 ${card('card-paid', data.paidCalls, 'paid vendor calls')}
+${card('card-uncertain', data.uncertainCalls, 'uncertain calls (may have cost money; reconcile settles them)')}
 ${card('card-cost', cost ?? 'n/a', data.price ? `estimated cost at ${money(data.price.perCall, data.price.currency)} per call` : 'estimated cost (pass --price-per-call)')}
 ${card('card-calls', data.vendorCalls, 'vendor calls in all')}
 ${card('card-retries', retries, 'retries')}

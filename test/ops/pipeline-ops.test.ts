@@ -299,7 +299,9 @@ describe('liveness-batch reconcile against the local host', () => {
     writeFileSync(file, `${header}\r\n${rows.map((r) => r.join(',')).join('\r\n')}\r\n`);
     return file;
   };
-  const charged = () => scenario.pipeline.sandbox.ledger().filter((e) => e.charged);
+  // Both vendors' charges: the broken one charges its 500 answers, and says so (debited), so we count them.
+  const charged = () =>
+    [...scenario.pipeline.sandbox.ledger(), ...scenario.brokenVendor.ledger()].filter((e) => e.charged);
 
   it('exits 0 and says everything matches when the statement lists exactly our paid calls', async () => {
     // Prepare
@@ -310,9 +312,10 @@ describe('liveness-batch reconcile against the local host', () => {
     const code = await runReconcile(['--statement', file, '--state-dir', scenario.stateDir], io);
 
     // Assess
-    expect(charged()).toHaveLength(6);
+    // 6 verdicts, and 2 selfies x 4 charged 500 answers of the broken vendor.
+    expect(charged()).toHaveLength(14);
     expect(io.out()).toMatch(
-      /matched +6\n +missing on ours +0\n +missing on theirs +0\n +status mismatches +0/,
+      /matched +14\n +missing on ours +0\n +missing on theirs +0\n +status mismatches +0/,
     );
     expect(io.out()).toContain('Everything matches.');
     expect(code).toBe(0);
@@ -320,14 +323,14 @@ describe('liveness-batch reconcile against the local host', () => {
 
   it('reports each of the four categories and exits 1', async () => {
     // Prepare: a reference we never sent; one of our paid calls left out; one debit status that differs;
-    // and a 500 answer the broken vendor charged for (we recorded it retryable, not paid).
+    // and one of our paid calls charged twice.
     const lines = statementFrom(charged());
     const dropped = lines.pop() as string[];
     const disputed = lines[0] as string[];
     disputed[3] = 'FAILED';
-    const brokenCharge = scenario.brokenVendor.ledger().find((e) => e.charged);
+    const twice = lines[1] as string[];
     lines.push(['lb-000000000000000000000000-1', new Date().toISOString(), '0.05', 'SUCCESSFUL']);
-    lines.push([brokenCharge?.transactionReference ?? '', brokenCharge?.at ?? '', '0.05', 'SUCCESSFUL']);
+    lines.push([...twice]);
     const file = write(lines, 'reference,date,amount,debit_status');
     const io = captureIo();
 
@@ -340,7 +343,7 @@ describe('liveness-batch reconcile against the local host', () => {
     // Assess
     const report = JSON.parse(io.out());
     expect(code).toBe(1);
-    expect(report.matched).toBe(4);
+    expect(report.matched).toBe(charged().length - 3);
     expect(report.missingOnOurs).toMatchObject([
       { reference: 'lb-000000000000000000000000-1', amount: 0.05 },
     ]);
@@ -348,8 +351,8 @@ describe('liveness-batch reconcile against the local host', () => {
     expect(report.mismatches).toEqual([
       expect.objectContaining({ reference: disputed[0], why: 'the debit status differs' }),
       expect.objectContaining({
-        reference: brokenCharge?.transactionReference,
-        why: 'the vendor charged a call we recorded as retryable (not paid)',
+        reference: twice[0],
+        why: 'the vendor charged 2 time(s); we recorded 1 paid and 0 uncertain call(s)',
       }),
     ]);
   });
@@ -436,9 +439,10 @@ describe('liveness-batch redrive against the local host', () => {
     for (const selfieId of failedIds) {
       const result = await scenario.pipeline.repository.getResult(selfieId);
       expect(['VERIFIED', 'NOT_VERIFIED', 'REVIEW']).toContain(result?.decision);
+      // The broken vendor debited each of its four 500 answers: those count as paid too.
       expect(result).toMatchObject({
         attempts: 5,
-        paidCalls: 1,
+        paidCalls: 5,
         transactionReference: transactionReferenceFor(selfieId, 5),
       });
       const history = await audit('--selfie', selfieId, '--format', 'json');

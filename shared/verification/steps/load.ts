@@ -22,7 +22,10 @@ export async function loadResult(run: DeliveryRun): Promise<'go' | VerificationO
   }
   if (existing.state === 'HELD') {
     if (!(await new SpendReservation(run).hasRoom())) {
-      return run.wait(reason('BUDGET_EXHAUSTED', 'still held: the spend cap is reached'), HELD_RECHECK_SECONDS);
+      return run.wait(
+        reason('BUDGET_EXHAUSTED', 'still held: the spend cap is reached'),
+        HELD_RECHECK_SECONDS,
+      );
     }
     await selfies.releaseHold(existing, run.now().toISOString());
   }
