@@ -28,6 +28,10 @@ export const outcomeEventDetailSchema = z.object({
   /** The selfie whose outcome was reused because the image bytes were identical. */
   duplicateOf: z.string().nullable(),
   attempts: z.number().int().nonnegative(),
+  /** Calls whose answer said the wallet was debited. Added in place: consumers ignore unknown fields. */
+  paidCalls: z.number().int().nonnegative().default(0),
+  /** Calls sent without a readable answer: they may have cost money until reconcile settles them. */
+  uncertainCalls: z.number().int().nonnegative().default(0),
   receivedAt: isoTime,
   decidedAt: isoTime,
 });

@@ -40,6 +40,8 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
     debitStatus: result.debitStatus ?? null,
     duplicateOf: result.duplicateOf ?? null,
     attempts: result.attempts,
+    paidCalls: result.paidCalls,
+    uncertainCalls: result.uncertainCalls,
     receivedAt: result.receivedAt,
     decidedAt: result.decidedAt ?? result.updatedAt,
   };

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { SelfieAudit } from '../results/audit-queries.ts';
 import type { AttemptItem, SelfieResult } from '../results/records.ts';
+import { storedChargeOf } from '../verification/charges.ts';
 import { BackpressureWriter } from './stream-writer.ts';
 
 export const AUDIT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -30,6 +31,7 @@ export const RESULT_CSV_COLUMNS = [
   'duplicateOf',
   'attempts',
   'paidCalls',
+  'uncertainCalls',
   'receiveCount',
   'sha256',
   'lastError',
@@ -52,6 +54,8 @@ export const SELFIE_CSV_COLUMNS = [
   'decision',
   'reason',
   'detail',
+  /** An attempt's cost: paid, uncertain or none (after reconcile: as settled). */
+  'charge',
 ] as const;
 
 /**
@@ -93,6 +97,7 @@ const TABLE_COLUMNS: Array<{ title: string; width: number; cell: (r: SelfieResul
   { title: 'POP', width: 7, cell: (r) => score(r.popScore) },
   { title: 'CALLS', width: 5, cell: (r) => String(r.attempts) },
   { title: 'PAID', width: 4, cell: (r) => String(r.paidCalls) },
+  { title: 'UNCERTAIN', width: 9, cell: (r) => String(r.uncertainCalls) },
   { title: 'DECIDED AT', width: 24, cell: (r) => r.decidedAt ?? '-' },
   { title: 'KEY', width: 40, cell: (r) => r.key },
   { title: 'REASON', width: 60, cell: (r) => r.reason ?? r.lastError ?? '-' },
@@ -183,6 +188,7 @@ function timeline(audit: SelfieAudit): Array<Record<(typeof SELFIE_CSV_COLUMNS)[
       decision: r.decision,
       reason: r.reason,
       detail: r.lastError,
+      charge: undefined,
     });
   }
   const events = [
@@ -219,6 +225,7 @@ function attemptRow(selfieId: string, a: AttemptItem): Record<(typeof SELFIE_CSV
     decision: undefined,
     reason: undefined,
     detail: a.detail,
+    charge: storedChargeOf(a),
   };
 }
 
@@ -268,6 +275,7 @@ export async function writeSelfieAudit(
       ['duplicate of', r.duplicateOf],
       ['vendor calls', r.attempts],
       ['paid calls', r.paidCalls],
+      ['uncertain calls', r.uncertainCalls],
       ['deliveries', r.receiveCount],
       ['sha256', r.sha256],
       ['last error', r.lastError],

@@ -20,6 +20,8 @@ export function outcomeDetail(
     debitStatus: 'DEBITED',
     duplicateOf: null,
     attempts: 1,
+    paidCalls: 1,
+    uncertainCalls: 0,
     receivedAt: '2025-03-01T10:00:00.000Z',
     decidedAt: '2025-03-01T10:00:02.512Z',
     ...overrides,
