@@ -250,9 +250,9 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
   const host = session.host;
   if (!host) {
     terminal.note(`Using ${session.description}.`);
-    if (flags.sandboxFlagsGiven || flags.vendor) {
+    if (flags.sandboxFlagsGiven || flags.vendor || flags.bundled) {
       terminal.note(
-        'Note: vendor and sandbox flags do not apply to a running host; restart `up` to change them.',
+        'Note: vendor, sandbox and --bundled flags do not apply to a running host; restart `up` to change them.',
       );
     }
     return;
@@ -260,8 +260,10 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
   const vendor = host.sandbox
     ? `sandbox ${host.sandbox.endpointUrl} (simulated scores, not a liveness model)`
     : `vendor ${host.endpoints.vendorUrl}`;
+  const handlers =
+    host.handlersFrom === 'source' ? '' : ` handlers bundled as deployed (${host.handlersFrom});`;
   terminal.note(
-    `Local cloud up in ${formatDuration(bootMs)}: ${vendor}; up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
+    `Local cloud up in ${formatDuration(bootMs)}: ${vendor};${handlers} up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
   );
   const { unfinished, leasesReleased, lostMessages } = host.recovered;
   if (unfinished > 0) {

@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { JavaMissingError } from '../infra/local/dynamodb-local.ts';
+import { BundleLoadError } from '../infra/local/handlers.ts';
 import { type LocalCloud, startLocalCloud } from '../infra/local/host.ts';
 import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../infra/local/state-dir.ts';
 import { createDocumentClient, createS3Client } from '../shared/aws-clients.ts';
@@ -35,10 +37,17 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
       concurrency: flags.concurrency,
       ...(flags.vendor ? { vendor: flags.vendor } : { sandbox: flags.sandbox }),
       thresholds: flags.thresholds,
+      handlers: flags.bundled
+        ? { kind: 'bundled', dir: join(statePaths(flags.stateDir).root, 'bundles') }
+        : { kind: 'source' },
       onError: hostErrorReporter(terminal),
     });
   } catch (error) {
-    if (error instanceof JavaMissingError || error instanceof StateDirBusyError) {
+    if (
+      error instanceof JavaMissingError ||
+      error instanceof StateDirBusyError ||
+      error instanceof BundleLoadError
+    ) {
       throw new HostUnavailableError(error.message);
     }
     throw error;
