@@ -10,14 +10,23 @@ import { ResultsRepository } from '../shared/results/repository.ts';
 import type { LocalCloudFlags } from './local-flags.ts';
 import type { Terminal } from './terminal.ts';
 
-/** Where `run` sends its uploads: a host it started itself, or a running `up` using the same state folder. */
+/**
+ * Where `run` sends its uploads: a host it started itself, a running `up` using the same state
+ * folder, or a deployed stack (cli/stack-session.ts).
+ */
 export interface Session {
-  kind: 'embedded' | 'attached';
+  kind: 'embedded' | 'attached' | 'stack';
   description: string;
   /** Vendor calls the host keeps in flight (its --concurrency). */
   concurrency: number;
   upload(key: string, body: Buffer): Promise<void>;
   summary(batchId: string): Promise<BatchSummary | undefined>;
+  /** Selfies the run may add to the undecided backlog (default: uploader.ts's undecidedWindow). */
+  uploadWindow?: number;
+  /** The bucket's upload prefix (default: pipelineSettings.uploadPrefix). */
+  uploadPrefix?: string;
+  /** Keys of the batch already uploaded or recorded; when given, a run uploads only the others. */
+  uploadedKeys?(batchId: string): Promise<Set<string>>;
   /** Embedded only: the host itself, for in-flight counts, idleness and event draining. */
   host?: LocalCloud;
   stop(): Promise<void>;
