@@ -71,7 +71,6 @@ describe('liveness-batch run --bundled: the deployed bundles over the faulty cor
       expect(bundled.total).toBe(corpus.files.length);
       expect(decidedTotal(bundled)).toBe(bundled.total);
       expect(bundled.decisions).toEqual(fromSource.decisions);
-      expect(bundled.duplicatesReused).toBe(fromSource.duplicatesReused);
       expect(decisionsByKey(bundledState())).toEqual(decisionsByKey(sourceState()));
 
       // Assess: money and events
