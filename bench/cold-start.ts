@@ -10,10 +10,15 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import {
+  type BundledHandler,
+  bundleHandler,
+  type HandlerName,
+  handlerEntries,
+} from '../infra/local/bundles.ts';
 import { toSqsEvent } from '../infra/local/sqs-event-source.ts';
 import type { VerifySelfieMessage } from '../shared/messages.ts';
 import { syntheticFace } from '../test/support/images.ts';
-import { type BundledHandler, bundleHandler, type HandlerName, handlerEntries } from './support/bundle.ts';
 import { startLocalServices } from './support/local-services.ts';
 import { projectRoot } from './support/paths.ts';
 import { type BenchOptions, type BenchRow, fixed, median } from './table.ts';

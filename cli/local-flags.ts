@@ -18,6 +18,7 @@ export const localCloudOptions = {
   'max-paid-calls': { type: 'string' },
   'max-uncertain-calls': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
+  bundled: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -36,6 +37,10 @@ export const localCloudHelp = `Host options:
                            REVIEW with reason UNCERTAIN_CHARGE instead of being called again (default ${pipelineSettings.vendor.maxUncertainCallsPerSelfie})
   --verbose, -v            show the handlers' INFO logs too (default: warnings and errors only;
                            every log is kept in <state-dir>/logs/pipeline.log)
+  --bundled                drive the handlers as deployed: bundled with the stack's esbuild options
+                           (infra/bundling.ts) into <state-dir>/bundles/, sharp installed beside
+                           the worker for this machine, instead of the TypeScript source; a bundle
+                           that does not load stops the start with the reason
 
 Vendor (default: the local sandbox, which simulates scores: it is not a liveness model):
   --vendor-url URL         call this vendor endpoint instead, the full URL as the vendor documents
@@ -96,12 +101,15 @@ const flagsSchema = z.object({
   'user-id': z.string().min(1, '--user-id must not be empty').optional(),
   'api-key': z.string().min(1, '--api-key must not be empty').optional(),
   verbose: z.boolean().default(false),
+  bundled: z.boolean().default(false),
 });
 
 export interface LocalCloudFlags {
   stateDir: string;
   concurrency: number;
   verbose: boolean;
+  /** Drive bundles built as the stack builds them instead of the source. */
+  bundled: boolean;
   thresholds: { minLiveScore?: number; maxPopScore?: number };
   /** Spend cap per batch (paid + uncertain calls); none when absent. */
   maxPaidCalls?: number;
@@ -165,6 +173,7 @@ export function parseLocalCloudFlags(values: Values, env: NodeJS.ProcessEnv = pr
     stateDir: flags['state-dir'],
     concurrency: flags.concurrency,
     verbose: flags.verbose,
+    bundled: flags.bundled,
     thresholds: {
       ...(flags['min-live-score'] !== undefined ? { minLiveScore: flags['min-live-score'] } : {}),
       ...(flags['max-pop-score'] !== undefined ? { maxPopScore: flags['max-pop-score'] } : {}),

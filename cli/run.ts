@@ -13,6 +13,8 @@ import {
 } from './local-flags.ts';
 import { decidedCount, decisionCounts, formatDuration, progressLine, summaryTable } from './progress.ts';
 import { HostUnavailableError, openSession, type Session } from './session.ts';
+import { parseStackRunFlags, stackRunHelp, stackRunOptions } from './stack-run-flags.ts';
+import { openStackSession } from './stack-session.ts';
 import { Terminal } from './terminal.ts';
 import { type UploadProgress, undecidedWindow, uploadFiles } from './uploader.ts';
 
@@ -22,6 +24,7 @@ const STALL_TIMEOUT_MS = 5 * 60_000;
 const IDLE_STUCK_MS = 15_000;
 
 const HELP = `Usage: liveness-batch run [DIR] [options]
+       liveness-batch run DIR --stack NAME [--outputs FILE] [--region R] [--batch ID] [--json]
 
 Verifies every file under DIR (default samples/, recursively) on the local cloud: uploads each to
 the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DIR>, lets the same handlers as on AWS
@@ -44,6 +47,8 @@ Options:
   --help, -h               this text
 
 ${localCloudHelp}
+
+${stackRunHelp}
 
 The run stops with exit code 1 if nothing moves for ${STALL_TIMEOUT_MS / 60_000} minutes, or if selfies stay undecided
 with nothing left queued for them.`;
@@ -78,8 +83,13 @@ export async function listUploadFiles(dir: string): Promise<string[]> {
   return files.sort();
 }
 
-export function uploadKey(batchId: string, dir: string, file: string): string {
-  return `${pipelineSettings.uploadPrefix}${batchId}/${relative(dir, file).split(sep).join('/')}`;
+export function uploadKey(
+  batchId: string,
+  dir: string,
+  file: string,
+  prefix: string = pipelineSettings.uploadPrefix,
+): string {
+  return `${prefix}${batchId}/${relative(dir, file).split(sep).join('/')}`;
 }
 
 export interface RunResult {
@@ -98,8 +108,11 @@ export interface RunResult {
   elapsedMs: number;
   bootMs: number;
   throughputPerSecond: number;
-  stateDir: string;
-  host: 'embedded' | 'attached';
+  /** The local state folder (absent with --stack). */
+  stateDir?: string;
+  /** The deployed stack the run used (--stack). */
+  stack?: string;
+  host: 'embedded' | 'attached' | 'stack';
   vendorCalls?: { concurrency: number; calls: number; meanInFlight: number; peakInFlight: number };
   recovered?: { unfinished: number; leasesReleased: number; lostMessages: number };
 }
@@ -107,11 +120,13 @@ export interface RunResult {
 const runOptions = {
   json: { type: 'boolean' },
   batch: { type: 'string' },
+  ...stackRunOptions,
 } as const;
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'Verify a folder of selfies on the local cloud (emulated S3/SQS/DynamoDB + sandbox) and summarise',
+  summary:
+    'Verify a folder of selfies on the local cloud (emulated S3/SQS/DynamoDB + sandbox), or on a stack (--stack), and summarise',
   async run(argv) {
     const { values, positionals } = parseCommandLine(argv, runOptions, true);
     if (values.help) {
@@ -121,6 +136,7 @@ export const runCommand: Command = {
     if (positionals.length > 1) {
       throw new UsageError(`run takes one folder, got ${positionals.length}: ${positionals.join(' ')}`);
     }
+    const stack = parseStackRunFlags(values);
     const flags = parseLocalCloudFlags(values);
     const batch = values.batch === undefined ? undefined : batchIdSchema.safeParse(values.batch);
     if (batch && !batch.success) throw new UsageError(batch.error.issues[0]?.message ?? '--batch is invalid');
@@ -130,12 +146,24 @@ export const runCommand: Command = {
       throw new UsageError(`${dir} is not a folder; pass the folder of selfies to verify`);
     const files = await listUploadFiles(dir);
     if (files.length === 0) throw new UsageError(`${dir} has no files to upload`);
+    const paths = statePaths(flags.stateDir);
     return runFolder({
       dir,
       files,
       batchId: batch?.data ?? defaultBatchId(dir),
       json: values.json === true,
       flags,
+      ...(stack
+        ? {
+            open: () => openStackSession(stack),
+            logs: "the stack's CloudWatch logs (the worker's log group)",
+            stack: stack.stack,
+          }
+        : {
+            open: (terminal: Terminal) => openSession(flags, terminal),
+            logs: join(paths.logs, 'pipeline.log'),
+            stateDir: paths.root,
+          }),
     });
   },
 };
@@ -146,14 +174,21 @@ async function runFolder(input: {
   batchId: string;
   json: boolean;
   flags: LocalCloudFlags;
+  open(terminal: Terminal): Promise<Session>;
+  /** Where the handlers' logs are: the local log file, or the stack's. */
+  logs: string;
+  stateDir?: string;
+  stack?: string;
 }): Promise<number> {
   const { dir, files, batchId, flags } = input;
   // Locally, EMF metrics have no CloudWatch to go to; every log is filed, the terminal shows WARN and up.
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   process.env.POWERTOOLS_LOG_LEVEL ??= 'INFO';
-  const paths = statePaths(flags.stateDir);
-  const logFile = join(paths.logs, 'pipeline.log');
-  const terminal = new Terminal({ minLevel: flags.verbose ? 'INFO' : 'WARN', logFile });
+  const logFile = input.stateDir ? input.logs : undefined;
+  const terminal = new Terminal({
+    minLevel: flags.verbose ? 'INFO' : 'WARN',
+    ...(logFile ? { logFile } : {}),
+  });
   let session: Session | undefined;
   let interrupted = false;
   let stopUploads = false;
@@ -161,14 +196,18 @@ async function runFolder(input: {
     // A second Ctrl-C does not wait for running invocations; the next run resumes either way.
     if (interrupted) process.exit(130);
     interrupted = true;
-    terminal.note('Interrupted: stopping the local cloud (Ctrl-C again to quit at once)...');
+    terminal.note(
+      input.stack
+        ? 'Interrupted: no more uploads (what is uploaded is verified on AWS; run again to upload the rest)...'
+        : 'Interrupted: stopping the local cloud (Ctrl-C again to quit at once)...',
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     const bootStarted = Date.now();
     try {
-      session = await openSession(flags, terminal);
+      session = await input.open(terminal);
     } catch (error) {
       if (error instanceof HostUnavailableError) {
         terminal.note(error.message);
@@ -189,16 +228,25 @@ async function runFolder(input: {
     }
     const started = Date.now();
     const active = session;
+    const keyOf = (file: string) => uploadKey(batchId, dir, file, active.uploadPrefix);
+    // A stack keeps what was uploaded: a rerun (after Ctrl-C, say) uploads only the rest.
+    const uploaded = await session.uploadedKeys?.(batchId);
+    const toUpload = uploaded ? files.filter((file) => !uploaded.has(keyOf(file))) : files;
+    if (uploaded && toUpload.length < files.length) {
+      terminal.note(
+        `${files.length - toUpload.length} file(s) of batch "${batchId}" are already uploaded; uploading the other ${toUpload.length}.`,
+      );
+    }
     // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
     const uploads = uploadFiles({
-      files,
-      upload: (file, body) => active.upload(uploadKey(batchId, dir, file), body),
+      files: toUpload,
+      upload: (file, body) => active.upload(keyOf(file), body),
       undecided: async () => {
         const summary = await active.summary(batchId);
         // HELD selfies wait for budget, not for the pipeline: they do not hold up uploads.
         return (summary?.total ?? 0) - decidedCount(summary) - (summary?.HELD ?? 0);
       },
-      window: undecidedWindow(session.concurrency),
+      window: session.uploadWindow ?? undecidedWindow(session.concurrency),
       stopped: () => interrupted || stopUploads,
     });
     uploads.done.then((progress) => {
@@ -218,11 +266,11 @@ async function runFolder(input: {
       uploads: uploads.progress,
       started,
       terminal,
-      logFile,
+      logFile: input.logs,
       interrupted: () => interrupted,
     });
     stopUploads = true;
-    const { uploaded, failed: failedUploads } = await uploads.done;
+    const { uploaded: uploadedNow, failed: failedUploads } = await uploads.done;
     if (interrupted) return 130;
     const elapsedMs = Date.now() - started;
     terminal.status(
@@ -241,11 +289,12 @@ async function runFolder(input: {
       batchId,
       summary: outcome.summary,
       before,
-      uploaded,
+      uploaded: uploadedNow,
       elapsedMs,
       bootMs,
       session,
-      stateDir: paths.root,
+      ...(input.stateDir ? { stateDir: input.stateDir } : {}),
+      ...(input.stack ? { stack: input.stack } : {}),
     });
     terminal.out(input.json ? JSON.stringify(result) : renderTable(result));
     return failedUploads.length > 0 ? 1 : 0;
@@ -262,9 +311,9 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
   const host = session.host;
   if (!host) {
     terminal.note(`Using ${session.description}.`);
-    if (flags.sandboxFlagsGiven || flags.vendor) {
+    if (flags.sandboxFlagsGiven || flags.vendor || flags.bundled) {
       terminal.note(
-        'Note: vendor and sandbox flags do not apply to a running host; restart `up` to change them.',
+        'Note: vendor, sandbox and --bundled flags do not apply to a running host; restart `up` to change them.',
       );
     }
     return;
@@ -272,8 +321,10 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
   const vendor = host.sandbox
     ? `sandbox ${host.sandbox.endpointUrl} (simulated scores, not a liveness model)`
     : `vendor ${host.endpoints.vendorUrl}`;
+  const handlers =
+    host.handlersFrom === 'source' ? '' : ` handlers bundled as deployed (${host.handlersFrom});`;
   terminal.note(
-    `Local cloud up in ${formatDuration(bootMs)}: ${vendor}; up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
+    `Local cloud up in ${formatDuration(bootMs)}: ${vendor};${handlers} up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
   );
   const { unfinished, leasesReleased, lostMessages } = host.recovered;
   if (unfinished > 0) {
@@ -370,7 +421,8 @@ function buildResult(input: {
   elapsedMs: number;
   bootMs: number;
   session: Session;
-  stateDir: string;
+  stateDir?: string;
+  stack?: string;
 }): RunResult {
   const { summary, session } = input;
   const decidedThisRun = decidedCount(summary) - decidedCount(input.before);
@@ -390,7 +442,8 @@ function buildResult(input: {
     bootMs: input.bootMs,
     throughputPerSecond:
       input.elapsedMs > 0 ? Number((decidedThisRun / (input.elapsedMs / 1000)).toFixed(2)) : 0,
-    stateDir: input.stateDir,
+    ...(input.stateDir ? { stateDir: input.stateDir } : {}),
+    ...(input.stack ? { stack: input.stack } : {}),
     host: session.kind,
     ...(host
       ? {
@@ -414,7 +467,8 @@ function renderTable(result: RunResult): string {
       `${result.vendorCalls.calls}, mean ${result.vendorCalls.meanInFlight} in flight of ${result.vendorCalls.concurrency}`,
     ]);
   }
-  extra.push(['state', result.stateDir]);
+  if (result.stack) extra.push(['stack', result.stack]);
+  if (result.stateDir) extra.push(['state', result.stateDir]);
   return summaryTable({
     batchId: result.batchId,
     summary: {

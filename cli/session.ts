@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { JavaMissingError } from '../infra/local/dynamodb-local.ts';
+import { BundleLoadError } from '../infra/local/handlers.ts';
 import { type LocalCloud, startLocalCloud } from '../infra/local/host.ts';
 import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../infra/local/state-dir.ts';
 import { createDocumentClient, createS3Client } from '../shared/aws-clients.ts';
@@ -8,14 +10,23 @@ import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 import type { LocalCloudFlags } from './local-flags.ts';
 import type { Terminal } from './terminal.ts';
 
-/** Where `run` sends its uploads: a host it started itself, or a running `up` using the same state folder. */
+/**
+ * Where `run` sends its uploads: a host it started itself, a running `up` using the same state
+ * folder, or a deployed stack (cli/stack-session.ts).
+ */
 export interface Session {
-  kind: 'embedded' | 'attached';
+  kind: 'embedded' | 'attached' | 'stack';
   description: string;
   /** Vendor calls the host keeps in flight (its --concurrency). */
   concurrency: number;
   upload(key: string, body: Buffer): Promise<void>;
   summary(batchId: string): Promise<BatchSummary | undefined>;
+  /** Selfies the run may add to the undecided backlog (default: uploader.ts's undecidedWindow). */
+  uploadWindow?: number;
+  /** The bucket's upload prefix (default: pipelineSettings.uploadPrefix). */
+  uploadPrefix?: string;
+  /** Keys of the batch already uploaded or recorded; when given, a run uploads only the others. */
+  uploadedKeys?(batchId: string): Promise<Set<string>>;
   /** Embedded only: the host itself, for in-flight counts, idleness and event draining. */
   host?: LocalCloud;
   stop(): Promise<void>;
@@ -37,10 +48,17 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
       thresholds: flags.thresholds,
       ...(flags.maxPaidCalls === undefined ? {} : { maxPaidCallsPerBatch: flags.maxPaidCalls }),
       ...(flags.maxUncertainCalls === undefined ? {} : { maxUncertainCalls: flags.maxUncertainCalls }),
+      handlers: flags.bundled
+        ? { kind: 'bundled', dir: join(statePaths(flags.stateDir).root, 'bundles') }
+        : { kind: 'source' },
       onError: hostErrorReporter(terminal),
     });
   } catch (error) {
-    if (error instanceof JavaMissingError || error instanceof StateDirBusyError) {
+    if (
+      error instanceof JavaMissingError ||
+      error instanceof StateDirBusyError ||
+      error instanceof BundleLoadError
+    ) {
       throw new HostUnavailableError(error.message);
     }
     throw error;

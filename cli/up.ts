@@ -43,6 +43,7 @@ function endpointsText(host: LocalCloud): string {
     `  results table       ${e.tableName}`,
     `  event archive       ${host.paths.events}`,
     `  vendor calls        up to ${host.vendor.limit} in flight (${host.pollers} worker pollers)`,
+    `  handlers            ${host.handlersFrom === 'source' ? 'the TypeScript source' : `bundled as deployed, in ${host.handlersFrom}`}`,
     '',
     'Upload with any S3 client, e.g.:',
     `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=${e.region} \\`,

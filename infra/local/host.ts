@@ -3,9 +3,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { processUploadEvent } from '../../functions/enqueue.ts';
-import { processResultStream } from '../../functions/publish.ts';
-import { processWorkerEvent } from '../../functions/worker.ts';
 import type { SandboxOptions } from '../../sandbox/options.ts';
 import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_USER_ID } from '../../sandbox/options.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
@@ -23,6 +20,7 @@ import { buildWorkerRuntime } from '../../shared/verification/worker-runtime.ts'
 import { startFileBackedDynamoDb } from './dynamodb-process.ts';
 import { jsonlArchive, LocalEventBus, sqsTarget } from './event-bus.ts';
 import { startS3SqsEmulator } from './fauxqs.ts';
+import { type HandlerSource, loadPipelineHandlers } from './handlers.ts';
 import { LostWork } from './recovery.ts';
 import { createLocalResources, type LocalResources } from './resources.ts';
 import {
@@ -73,6 +71,8 @@ export interface LocalCloudOptions {
   maxUncertainCalls?: number;
   /** How often the bucket is listed for uploads made by other clients (ms, default 1000). */
   bucketPollMs?: number;
+  /** The handler functions to drive (default: the source; `--bundled`: bundles built as the stack builds them). */
+  handlers?: HandlerSource;
   /** Problems of the host itself (emulator calls failing, stream retries). */
   onError?: (message: string, error: unknown) => void;
 }
@@ -85,6 +85,8 @@ export interface LocalCloud {
   sandbox?: RunningSandbox;
   vendor: VendorSlots;
   pollers: number;
+  /** Where the handler functions came from: "source", or the folder of their bundles. */
+  handlersFrom: string;
   /** What the boot found left over by an earlier, crashed host. */
   recovered: { unfinished: number; leasesReleased: number; lostMessages: number };
   /** Uploads one object and delivers its ObjectCreated event to enqueue (resolves once enqueued). */
@@ -115,6 +117,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const onError = options.onError ?? (() => undefined);
   try {
     mkdirSync(paths.logs, { recursive: true });
+    // Bundling (when asked) runs while the emulators boot; a bundle that does not load stops the boot.
+    const handlersLoading = loadPipelineHandlers(options.handlers ?? { kind: 'source' });
+    handlersLoading.catch(() => undefined);
     // Started side by side; each is registered for stopping as soon as it is up, so one failing
     // (Java missing) does not leave the others running.
     const started = <T extends { stop(): Promise<void> }>(service: Promise<T>) =>
@@ -130,6 +135,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         : started(startSandbox({ ...options.sandbox, port: 0, ledgerFile: paths.ledger })),
     ] as const);
 
+    const { processUploadEvent, processWorkerEvent, processResultStream, origin } = await handlersLoading;
     const endpoints = {
       region: REGION,
       s3: emulator.endpoint,
@@ -327,6 +333,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       ...(sandbox ? { sandbox } : {}),
       vendor,
       pollers,
+      handlersFrom: origin,
       recovered: {
         unfinished: found.unfinished,
         leasesReleased: found.leasesReleased,

@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { Duration } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { HandlerEnv } from '../../shared/config.ts';
 import { METRIC_NAMESPACE } from '../../shared/metric-names.ts';
+import { lambdaBundling } from '../bundling.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -69,16 +70,7 @@ export class PipelineFunction extends Construct {
         ...props.environment,
       },
       bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // CJS dependencies call require(); ESM output has none unless we create it.
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        target: 'node24',
-        sourceMap: true,
-        minify: true,
-        // Ship the SDK versions the tests ran against, not whichever the runtime carries.
-        bundleAwsSDK: true,
+        ...lambdaBundling,
         nodeModules: native.length > 0 ? native : undefined,
         // Without these npm installs the build machine's (x64) binaries of native modules.
         ...(native.length > 0 && {

@@ -1,6 +1,18 @@
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HandlerName, handlerEntries } from '../../infra/bundling.ts';
+import { bundleHandler } from '../../infra/local/bundles.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
 const ELF_MACHINE_AARCH64 = 0xb7;
@@ -24,18 +36,52 @@ function filesUnder(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
+/** The construct id of each handler's function in the stack. */
+const functionIds: Record<HandlerName, string> = {
+  enqueue: 'EnqueueSelfiesFunction',
+  worker: 'VerifySelfiesFunction',
+  publish: 'PublishOutcomesFunction',
+};
+
 // The one test that bundles for real: esbuild for all functions, npm install of sharp for the worker.
 describe('worker asset (real bundling, no Docker)', () => {
   let fx: StackFixture;
   let workerAsset: string;
+  const assetOf = (name: HandlerName) => {
+    const id = logicalIdOf(fx.template, 'AWS::Lambda::Function', functionIds[name]);
+    const s3Key = fx.template.findResources('AWS::Lambda::Function')[id]?.Properties.Code.S3Key as string;
+    return path.join(fx.outdir, `asset.${s3Key.replace(/\.zip$/, '')}`);
+  };
 
   beforeAll(() => {
     fx = synthStack({}, { bundle: true });
-    const worker = logicalIdOf(fx.template, 'AWS::Lambda::Function', 'VerifySelfiesFunction');
-    const s3Key = fx.template.findResources('AWS::Lambda::Function')[worker]?.Properties.Code.S3Key as string;
-    workerAsset = path.join(fx.outdir, `asset.${s3Key.replace(/\.zip$/, '')}`);
+    workerAsset = assetOf('worker');
   }, 180_000);
   afterAll(() => fx?.cleanup());
+
+  it('is byte for byte the bundle `--bundled` and the bench build from the shared options (infra/bundling.ts)', async () => {
+    // Prepare
+    const outDir = mkdtempSync(path.join(tmpdir(), 'lb-bundle-compare-'));
+    try {
+      for (const name of Object.keys(handlerEntries) as HandlerName[]) {
+        // Act
+        const local = await bundleHandler(name, outDir, { skipNativeModules: true });
+        // Assess
+        expect(
+          readFileSync(local.file).equals(readFileSync(path.join(assetOf(name), 'index.mjs'))),
+          name,
+        ).toBe(true);
+      }
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('installs native modules beside the worker only', () => {
+    expect(existsSync(path.join(assetOf('enqueue'), 'node_modules'))).toBe(false);
+    expect(existsSync(path.join(assetOf('publish'), 'node_modules'))).toBe(false);
+    expect(existsSync(path.join(workerAsset, 'node_modules', 'sharp', 'package.json'))).toBe(true);
+  });
 
   it('is an ESM bundle with the createRequire banner and a source map', () => {
     // Prepare / Act: bundled in beforeAll

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { pipelineSettings } from '../settings.ts';
+import { outcomeEventEnvelopeSchema } from './outcome-event.ts';
+
+/** An event this pipeline publishes, and the file under docs/events/ its JSON Schema is written to. */
+export interface PublishedEvent {
+  /** File name under docs/events/; the `.vN` is the detail's schemaVersion. */
+  file: string;
+  title: string;
+  description: string;
+  /** The envelope as a consumer receives it (EventBridge target, archive replay), detail included. */
+  envelope: z.ZodType;
+}
+
+/** Every published event. Adding an event (or a schemaVersion) is one entry here, then `npm run schemas`. */
+export const publishedEvents: readonly PublishedEvent[] = [
+  {
+    file: 'selfie-verification-outcome.v1.schema.json',
+    title: `${pipelineSettings.events.detailType} (schemaVersion 1)`,
+    description: `One per selfie, when it reaches a decision: source "${pipelineSettings.events.source}", detail-type "${pipelineSettings.events.detailType}". Never carries image data.`,
+    envelope: outcomeEventEnvelopeSchema,
+  },
+];
+
+/**
+ * The JSON Schema (draft 2020-12) of one published event, as the text checked into docs/events/.
+ * Generated from the zod schema the publisher parses with, so the two cannot disagree. Objects
+ * are open (no additionalProperties: false): a consumer must ignore fields it does not know, so
+ * adding a field is not a breaking change; removing or changing one bumps schemaVersion.
+ */
+export function renderEventSchema(event: PublishedEvent): string {
+  const schema = z.toJSONSchema(event.envelope, { target: 'draft-2020-12', io: 'input' });
+  const { $schema, ...rest } = schema;
+  const document = {
+    $schema,
+    title: event.title,
+    description: event.description,
+    ...rest,
+  };
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
