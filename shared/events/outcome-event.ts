@@ -29,9 +29,9 @@ export const outcomeEventDetailSchema = z.object({
   duplicateOf: z.string().nullable(),
   attempts: z.number().int().nonnegative(),
   /** Calls whose answer said the wallet was debited. Added in place: consumers ignore unknown fields. */
-  paidCalls: z.number().int().nonnegative().default(0),
+  paidCalls: z.number().int().nonnegative(),
   /** Calls sent without a readable answer: they may have cost money until reconcile settles them. */
-  uncertainCalls: z.number().int().nonnegative().default(0),
+  uncertainCalls: z.number().int().nonnegative(),
   receivedAt: isoTime,
   decidedAt: isoTime,
 });
