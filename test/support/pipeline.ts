@@ -16,6 +16,7 @@ import { AttemptLog } from '../../shared/results/attempts.ts';
 import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { SpendBudget } from '../../shared/results/spend-budget.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { VendorBreaker } from '../../shared/verification/vendor-breaker.ts';
 import { buildWorkerRuntime, type WorkerRuntime } from '../../shared/verification/worker-runtime.ts';
 import { emulatorEndpoints, uniqueName } from './emulators.ts';
 
@@ -41,6 +42,8 @@ export interface PipelineFixtureOptions {
   /** Seconds before a failed message is received again (short, so retry tests run quickly). */
   visibilityTimeoutSeconds?: number;
   env?: Record<string, string>;
+  /** How long the vendor circuit stays open before a probe (the policy's 30 s makes outage tests slow). */
+  breakerOpenMs?: number;
 }
 
 /**
@@ -100,7 +103,14 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
     { logger, metrics },
   );
   // Waits are re-queued as new messages as on AWS; every delay is capped at 1 s so tests run in seconds.
-  const workerRuntime: WorkerRuntime = { ...built, workQueueUrl: workQueue.queueUrl, delayCapSeconds: 1 };
+  const workerRuntime: WorkerRuntime = {
+    ...built,
+    workQueueUrl: workQueue.queueUrl,
+    delayCapSeconds: 1,
+    ...(options.breakerOpenMs === undefined
+      ? {}
+      : { verification: { ...built.verification, breaker: new VendorBreaker(options.breakerOpenMs) } }),
+  };
 
   return {
     s3,
