@@ -2,8 +2,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { statePaths } from '../infra/local/state-dir.ts';
+import { parseDuration } from '../shared/operations/time-input.ts';
 import type { BatchSummary } from '../shared/results/records.ts';
 import { pipelineSettings } from '../shared/settings.ts';
+import type { BreakerStatus } from '../shared/verification/vendor-breaker.ts';
 import { type Command, UsageError } from './command.ts';
 import {
   type LocalCloudFlags,
@@ -42,8 +44,13 @@ Options:
   --batch ID               batch id (default: the folder's name, e.g. "samples" for samples/;
                            characters other than letters, digits, . _ - become -)
   --json                   print one JSON object on stdout instead of the table: batchId, total,
-                           decisions, paidCalls, retries, duplicatesReused, uploaded,
-                           decidedThisRun, elapsedMs, throughputPerSecond, ...
+                           decisions, held, paidCalls, uncertainCalls, retries, duplicatesReused,
+                           uploaded, decidedThisRun, elapsedMs, throughputPerSecond, ...
+  --vendor-outage-timeout D
+                           how long the vendor may refuse everyone (a firewall 403, a redirect,
+                           a storm of 5xx or unanswered calls) before the run gives up with exit
+                           code 1 (default 10m; s, m or h). Meanwhile calls pause and selfies wait:
+                           none fails, none is charged, and a rerun resumes
   --help, -h               this text
 
 ${localCloudHelp}
@@ -119,6 +126,7 @@ export interface RunResult {
 
 const runOptions = {
   json: { type: 'boolean' },
+  'vendor-outage-timeout': { type: 'string' },
   batch: { type: 'string' },
   ...stackRunOptions,
 } as const;
@@ -147,7 +155,15 @@ export const runCommand: Command = {
     const files = await listUploadFiles(dir);
     if (files.length === 0) throw new UsageError(`${dir} has no files to upload`);
     const paths = statePaths(flags.stateDir);
+    const outageText = values['vendor-outage-timeout'] ?? '10m';
+    const vendorOutageTimeoutMs = parseDuration(outageText);
+    if (vendorOutageTimeoutMs === undefined) {
+      throw new UsageError(
+        `--vendor-outage-timeout must be a duration like 90s, 10m or 1h, got "${outageText}"`,
+      );
+    }
     return runFolder({
+      vendorOutageTimeoutMs,
       dir,
       files,
       batchId: batch?.data ?? defaultBatchId(dir),
@@ -174,6 +190,7 @@ async function runFolder(input: {
   batchId: string;
   json: boolean;
   flags: LocalCloudFlags;
+  vendorOutageTimeoutMs: number;
   open(terminal: Terminal): Promise<Session>;
   /** Where the handlers' logs are: the local log file, or the stack's. */
   logs: string;
@@ -267,6 +284,7 @@ async function runFolder(input: {
       started,
       terminal,
       logFile: input.logs,
+      vendorOutageTimeoutMs: input.vendorOutageTimeoutMs,
       interrupted: () => interrupted,
     });
     stopUploads = true;
@@ -307,6 +325,13 @@ async function runFolder(input: {
   }
 }
 
+/** "the vendor has answered HTTP 403 since 10:42:07 (3m ago)", for the progress line and the exit reason. */
+function describeOutage(circuit: BreakerStatus): string {
+  const since = circuit.since ?? Date.now();
+  const time = new Date(since).toISOString().slice(11, 19);
+  return `the vendor has answered ${circuit.lastAnswer ?? 'errors'} since ${time} UTC (${formatDuration(Date.now() - since)} ago)`;
+}
+
 function describeSession(session: Session, flags: LocalCloudFlags, terminal: Terminal, bootMs: number): void {
   const host = session.host;
   if (!host) {
@@ -342,6 +367,7 @@ async function waitUntilDecided(input: {
   started: number;
   terminal: Terminal;
   logFile: string;
+  vendorOutageTimeoutMs: number;
   interrupted: () => boolean;
 }): Promise<
   | { done: true; summary: BatchSummary | undefined }
@@ -371,7 +397,8 @@ async function waitUntilDecided(input: {
     if (uploads.finished && total >= expected && decided + (summary?.HELD ?? 0) >= total) {
       return { done: true, summary };
     }
-    if (host?.vendor.unauthorizedAt !== undefined) {
+    const circuit = host?.vendorCircuit();
+    if (circuit?.unauthorized) {
       return {
         done: false,
         summary,
@@ -379,6 +406,15 @@ async function waitUntilDecided(input: {
           'The vendor answered 401: the userid/apiKey are wrong for every selfie, so the run stops here instead of burning the batch. Fix the credentials and run again (nothing decided is lost).',
       };
     }
+    const outage = circuit && circuit.state !== 'closed' ? describeOutage(circuit) : undefined;
+    if (outage && circuit?.since !== undefined && Date.now() - circuit.since > input.vendorOutageTimeoutMs) {
+      return {
+        done: false,
+        summary,
+        reason: `${outage}, longer than --vendor-outage-timeout: the run stops. Nothing failed or was charged while calls were paused; run again to resume once the vendor answers.`,
+      };
+    }
+    if (outage) lastMoveAt = Date.now();
     terminal.status(
       progressLine({
         summary,
@@ -386,7 +422,7 @@ async function waitUntilDecided(input: {
         elapsedMs: Date.now() - input.started,
         ...(host ? { inFlight: host.vendor.gauge.inFlight } : {}),
         ...(uploads.finished ? {} : { uploaded: uploads.uploaded }),
-      }),
+      }) + (outage ? `  PAUSED: ${outage}` : ''),
     );
 
     const undecided = Math.max(expected, total) - decided;
