@@ -168,9 +168,11 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
       case 'batch': {
         const summary = await queries.batchSummary(query.batchId);
         const counts = summary
-          ? `total ${summary.total}: ${['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED']
+          ? `total ${summary.total}: ${['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED', 'HELD']
               .map((d) => `${d} ${summary[d as 'VERIFIED'] ?? 0}`)
-              .join(', ')}; paid calls ${summary.paidCalls}, retries ${summary.retries}`
+              .join(
+                ', ',
+              )}; paid calls ${summary.paidCalls}, uncertain calls ${summary.uncertainCalls}, retries ${summary.retries}`
           : 'no batch summary recorded';
         await writeResultList(queries.batchPages(query.batchId, query.state), flags.format, output.stream, {
           query: { batchId: query.batchId, decision: query.state },
