@@ -39,4 +39,9 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "Match the vendor's billing statement (CSV) against the recorded calls; exit 1 on discrepancies",
     load: async () => (await import('./reconcile.ts')).reconcileCommand,
   },
+  calibrate: {
+    summary:
+      'APCER/BPCER (ISO/IEC 30107-3) of decided results against labels, the EER and thresholds for a target',
+    load: async () => (await import('./calibrate.ts')).calibrateCommand,
+  },
 };
