@@ -44,4 +44,9 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'APCER/BPCER (ISO/IEC 30107-3) of decided results against labels, the EER and thresholds for a target',
     load: async () => (await import('./calibrate.ts')).calibrateCommand,
   },
+  review: {
+    summary:
+      "A reviewer's web page for REVIEW selfies on 127.0.0.1: approve or decline, one conditional write each",
+    load: async () => (await import('./review.ts')).reviewCommand,
+  },
 };

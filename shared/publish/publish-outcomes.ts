@@ -21,6 +21,12 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
   if (!image || record.eventName === 'REMOVE') return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
   if (item.sk !== keys.result || !isTerminal(String(item.state))) return undefined;
+  // A reviewer's verdict adds `review` to a decided item; that write is not a new outcome (the review
+  // command publishes its own event). A later decision (after a redrive) is newer than the review.
+  const reviewedAt = (item.review as { at?: unknown } | undefined)?.at;
+  if (typeof reviewedAt === 'string' && typeof item.decidedAt === 'string' && reviewedAt >= item.decidedAt) {
+    return undefined;
+  }
   return toOutcomeDetail(selfieResultSchema.parse(withoutNulls(item)));
 }
 
