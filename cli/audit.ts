@@ -9,6 +9,7 @@ import {
   writeSelfieAudit,
 } from '../shared/reports/audit-output.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
+import { reviewCounts } from '../shared/review/verdicts.ts';
 import { selfieIdOf } from '../shared/selfie.ts';
 import { type Command, UsageError } from './command.ts';
 import { type OpsIo, openOutput, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
@@ -170,7 +171,9 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
         const counts = summary
           ? `total ${summary.total}: ${['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED']
               .map((d) => `${d} ${summary[d as 'VERIFIED'] ?? 0}`)
-              .join(', ')}; paid calls ${summary.paidCalls}, retries ${summary.retries}`
+              .join(
+                ', ',
+              )}; paid calls ${summary.paidCalls}, retries ${summary.retries}; ${reviewText(summary)}`
           : 'no batch summary recorded';
         await writeResultList(queries.batchPages(query.batchId, query.state), flags.format, output.stream, {
           query: { batchId: query.batchId, decision: query.state },
@@ -191,6 +194,11 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
     await output.close();
     await target.close();
   }
+}
+
+function reviewText(summary: Record<string, unknown>): string {
+  const { reviewed, awaiting } = reviewCounts(summary);
+  return `reviewed ${reviewed}, awaiting review ${awaiting}`;
 }
 
 export const auditCommand: Command = {

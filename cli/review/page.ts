@@ -83,10 +83,10 @@ ${input.items.length === 0 ? html`<p id="empty">Nothing is waiting for review.</
 
 export const REVIEW_CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
-header{padding:12px 24px;background:#fff;border-bottom:1px solid #ddd;position:sticky;top:0}
+header{padding:12px 24px;background:#fff;border-bottom:1px solid #ddd;position:sticky;top:0;z-index:1}
 h1{font-size:20px;margin:0}.meta{color:#555;margin:4px 0}
 main{padding:12px 24px}
-.item{display:flex;gap:16px;background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin-bottom:12px}
+.item{display:flex;gap:16px;background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin-bottom:12px;scroll-margin-top:130px}
 .item.current{outline:3px solid #1565c0}
 .item[data-state="decided"],.item[data-state="taken"]{opacity:.55}
 .item img{width:240px;height:auto;background:#eee;object-fit:contain}

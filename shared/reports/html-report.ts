@@ -1,4 +1,5 @@
 import { DECISIONS } from '../decision.ts';
+import { reviewCounts } from '../review/verdicts.ts';
 import { type BatchReportData, latencyBins, MAX_ATTENTION_ROWS, percentile } from './batch-report.ts';
 
 /** Every string from the data goes through here: keys and reasons come from uploaders and the vendor. */
@@ -134,6 +135,7 @@ ${card('card-calls', data.vendorCalls, 'vendor calls in all')}
 ${card('card-retries', retries, 'retries')}
 ${card('card-duplicates', data.duplicatesReused, 'duplicates reused (not paid)')}
 ${card('card-attention', data.attentionTotal, 'need review or failed')}
+${data.summary ? card('card-reviewed', `${reviewCounts(data.summary).reviewed} / ${reviewCounts(data.summary).awaiting}`, 'reviewed / awaiting review') : ''}
 </div>
 <h2>Decisions</h2>
 <div class="charts">

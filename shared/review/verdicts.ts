@@ -140,3 +140,11 @@ function isConditionFailure(error: unknown): boolean {
   }
   return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
+
+/** Reviewed vs awaiting review, from a batch summary's counters (no scan). */
+export function reviewCounts(summary: Record<string, unknown>): { reviewed: number; awaiting: number } {
+  const count = (name: string) => (typeof summary[name] === 'number' ? (summary[name] as number) : 0);
+  const reviewed = REVIEWABLE_DECISIONS.reduce((n, d) => n + count(reviewedCounter(d)), 0);
+  // Awaiting: REVIEW selfies nobody has decided yet (NOT_VERIFIED and FAILED are optional to review).
+  return { reviewed, awaiting: Math.max(0, count('REVIEW') - count(reviewedCounter('REVIEW'))) };
+}

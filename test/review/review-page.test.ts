@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../cli/audit.ts';
+import { runReport } from '../../cli/report.ts';
 import { REVIEW_CSP, type RunningReviewServer, startReviewServer } from '../../cli/review/server.ts';
 import { runReview } from '../../cli/review.ts';
 import { LocalEventBus } from '../../infra/local/event-bus.ts';
@@ -20,7 +22,7 @@ import { createPipelineFixture, type PipelineFixture } from '../support/pipeline
 const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE_KEY = 'uploads/hostile/<img src=x onerror="window.__pwned=1">.jpg';
 /** One batch per test, so no test depends on what another one decided. */
-const BATCHES = { keyboard: 4, race: 1, hostile: 0, cli: 1 } as const;
+const BATCHES = { keyboard: 4, race: 1, hostile: 0, cli: 1, counts: 2 } as const;
 
 let pipeline: PipelineFixture;
 let browser: Browser;
@@ -355,5 +357,37 @@ describe('liveness-batch review in headless Chromium', () => {
         }),
       }),
     ]);
+  });
+
+  it('counts reviewed vs awaiting review in the batch summary, shown by audit and report', async () => {
+    // Prepare
+    const [first] = await batchResults('counts');
+    const { server } = await startServer('dave', 'counts');
+    const dir = mkdtempSync(join(tmpdir(), 'review-report-'));
+
+    // Act: one verdict through the server's API, as the page sends it.
+    const response = await fetch(`${server.origin}/verdict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-review-token': server.token },
+      body: JSON.stringify({ selfieId: first?.selfieId, verdict: 'DECLINED', note: 'mask' }),
+    });
+    const declineWithoutNote = await fetch(`${server.origin}/verdict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-review-token': server.token },
+      body: JSON.stringify({ selfieId: first?.selfieId, verdict: 'DECLINED' }),
+    });
+    const auditIo = captureIo();
+    await runAudit(['--batch', 'counts', '--state-dir', stateDir], auditIo);
+    const reportIo = captureIo();
+    await runReport(['--batch', 'counts', '--out', join(dir, 'r.html'), '--state-dir', stateDir], reportIo);
+    const { page } = await open(`file://${join(dir, 'r.html')}`);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(declineWithoutNote.status).toBe(400);
+    expect(await declineWithoutNote.json()).toEqual({ message: 'A note is required to decline.' });
+    expect(auditIo.out()).toContain('reviewed 1, awaiting review 1');
+    expect(await page.textContent('#card-reviewed b')).toBe('1 / 1');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
