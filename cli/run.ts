@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { statePaths } from '../infra/local/state-dir.ts';
@@ -11,6 +11,7 @@ import {
   parseCommandLine,
   parseLocalCloudFlags,
 } from './local-flags.ts';
+import { type Manifest, ManifestError, readManifest } from './manifest.ts';
 import { decidedCount, decisionCounts, formatDuration, progressLine, summaryTable } from './progress.ts';
 import { HostUnavailableError, openSession, type Session } from './session.ts';
 import { Terminal } from './terminal.ts';
@@ -21,7 +22,7 @@ const STALL_TIMEOUT_MS = 5 * 60_000;
 /** An idle host (nothing queued, in flight or delayed) with selfies still undecided cannot make progress. */
 const IDLE_STUCK_MS = 15_000;
 
-const HELP = `Usage: liveness-batch run [DIR] [options]
+const HELP = `Usage: liveness-batch run [DIR | --manifest FILE.csv] [options]
 
 Verifies every file under DIR (default samples/, recursively) on the local cloud: uploads each to
 the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DIR>, lets the same handlers as on AWS
@@ -38,6 +39,11 @@ folder, run uploads into it instead of starting its own host (its host flags the
 Options:
   --batch ID               batch id (default: the folder's name, e.g. "samples" for samples/;
                            characters other than letters, digits, . _ - become -)
+  --manifest FILE.csv      upload the files a manifest lists, with the applicant's IDs as S3 user
+                           metadata: header file,subject_id,correlation_id (IDs may be empty; at most
+                           128 printable ASCII characters). file is relative to the manifest's folder,
+                           which is then the folder of the run. Rows whose file is missing (or whose
+                           IDs are malformed) are listed and skipped; the rest are uploaded; exit 1.
   --json                   print one JSON object on stdout instead of the table: batchId, total,
                            decisions, paidCalls, retries, duplicatesReused, uploaded,
                            decidedThisRun, elapsedMs, throughputPerSecond, ...
@@ -103,6 +109,7 @@ export interface RunResult {
 const runOptions = {
   json: { type: 'boolean' },
   batch: { type: 'string' },
+  manifest: { type: 'string' },
 } as const;
 
 export const runCommand: Command = {
@@ -120,6 +127,33 @@ export const runCommand: Command = {
     const flags = parseLocalCloudFlags(values);
     const batch = values.batch === undefined ? undefined : batchIdSchema.safeParse(values.batch);
     if (batch && !batch.success) throw new UsageError(batch.error.issues[0]?.message ?? '--batch is invalid');
+    if (typeof values.manifest === 'string') {
+      if (positionals.length > 0) throw new UsageError('Give a folder or --manifest FILE.csv, not both');
+      const text = await readFile(values.manifest, 'utf8').catch(() => {
+        throw new UsageError(`Cannot read the manifest ${values.manifest}`);
+      });
+      let manifest: Manifest;
+      try {
+        manifest = await readManifest(values.manifest, text);
+      } catch (error) {
+        if (error instanceof ManifestError) throw new UsageError(error.message);
+        throw error;
+      }
+      if (manifest.entries.length === 0) {
+        throw new UsageError(
+          `${values.manifest} lists no file that can be uploaded${manifest.problems.length ? `:\n  ${manifest.problems.join('\n  ')}` : ''}`,
+        );
+      }
+      return runFolder({
+        dir: manifest.dir,
+        files: manifest.entries.map((e) => e.path),
+        metadata: new Map(manifest.entries.map((e) => [e.path, e.metadata])),
+        skipped: manifest.problems,
+        batchId: batch?.data ?? defaultBatchId(manifest.dir),
+        json: values.json === true,
+        flags,
+      });
+    }
     const dir = positionals[0] ?? 'samples/';
     const info = await stat(dir).catch(() => undefined);
     if (!info?.isDirectory())
@@ -139,6 +173,10 @@ export const runCommand: Command = {
 async function runFolder(input: {
   dir: string;
   files: string[];
+  /** S3 user metadata per file (`run --manifest`). */
+  metadata?: ReadonlyMap<string, Record<string, string>>;
+  /** Manifest rows not uploaded, with why; reported, and the run exits 1. */
+  skipped?: readonly string[];
   batchId: string;
   json: boolean;
   flags: LocalCloudFlags;
@@ -175,13 +213,18 @@ async function runFolder(input: {
     const bootMs = Date.now() - bootStarted;
     describeSession(session, flags, terminal, bootMs);
 
+    if (input.skipped?.length) {
+      terminal.note(
+        `Not uploading ${input.skipped.length} manifest row(s) (exit code 1):\n  ${input.skipped.join('\n  ')}`,
+      );
+    }
     const before = await session.summary(batchId);
     const started = Date.now();
     const active = session;
     // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
     const uploads = uploadFiles({
       files,
-      upload: (file, body) => active.upload(uploadKey(batchId, dir, file), body),
+      upload: (file, body) => active.upload(uploadKey(batchId, dir, file), body, input.metadata?.get(file)),
       undecided: async () => {
         const summary = await active.summary(batchId);
         return (summary?.total ?? 0) - decidedCount(summary);
@@ -236,7 +279,7 @@ async function runFolder(input: {
       stateDir: paths.root,
     });
     terminal.out(input.json ? JSON.stringify(result) : renderTable(result));
-    return failedUploads.length > 0 ? 1 : 0;
+    return failedUploads.length > 0 || (input.skipped?.length ?? 0) > 0 ? 1 : 0;
   } finally {
     stopUploads = true;
     process.off('SIGINT', onSignal);

@@ -31,8 +31,8 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
 }
 
 export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
-  return {
-    schemaVersion: 1,
+  const v1 = {
+    schemaVersion: 1 as const,
     selfieId: result.selfieId,
     bucket: result.bucket,
     key: result.key,
@@ -48,6 +48,14 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
     attempts: result.attempts,
     receivedAt: result.receivedAt,
     decidedAt: result.decidedAt ?? result.updatedAt,
+  };
+  // Version 2 only for uploads that carried IDs: version 1 consumers see no change otherwise.
+  if (result.subjectId === undefined && result.correlationId === undefined) return v1;
+  return {
+    ...v1,
+    schemaVersion: 2,
+    subjectId: result.subjectId ?? null,
+    correlationId: result.correlationId ?? null,
   };
 }
 

@@ -33,6 +33,8 @@ export const RESULT_CSV_COLUMNS = [
   'receiveCount',
   'sha256',
   'lastError',
+  'subjectId',
+  'correlationId',
 ] as const satisfies ReadonlyArray<keyof SelfieResult>;
 
 /**
@@ -52,6 +54,8 @@ export const SELFIE_CSV_COLUMNS = [
   'decision',
   'reason',
   'detail',
+  'subjectId',
+  'correlationId',
 ] as const;
 
 /**
@@ -95,6 +99,7 @@ const TABLE_COLUMNS: Array<{ title: string; width: number; cell: (r: SelfieResul
   { title: 'PAID', width: 4, cell: (r) => String(r.paidCalls) },
   { title: 'DECIDED AT', width: 24, cell: (r) => r.decidedAt ?? '-' },
   { title: 'KEY', width: 40, cell: (r) => r.key },
+  { title: 'SUBJECT', width: 20, cell: (r) => r.subjectId ?? '-' },
   { title: 'REASON', width: 60, cell: (r) => r.reason ?? r.lastError ?? '-' },
 ];
 
@@ -162,7 +167,20 @@ export async function writeResultList(
 
 /** The table's own keys say nothing an auditor needs; the record keeps every other attribute. */
 function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
-  const { pk: _pk, sk: _sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, leaseId, leaseUntil, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    gsi1pk,
+    gsi1sk,
+    gsi2pk,
+    gsi2sk,
+    gsi3pk,
+    gsi4pk,
+    gsi4sk,
+    leaseId,
+    leaseUntil,
+    ...rest
+  } = item;
   return rest;
 }
 
@@ -183,6 +201,8 @@ function timeline(audit: SelfieAudit): Array<Record<(typeof SELFIE_CSV_COLUMNS)[
       decision: r.decision,
       reason: r.reason,
       detail: r.lastError,
+      subjectId: r.subjectId,
+      correlationId: r.correlationId,
     });
   }
   const events = [
@@ -219,6 +239,8 @@ function attemptRow(selfieId: string, a: AttemptItem): Record<(typeof SELFIE_CSV
     decision: undefined,
     reason: undefined,
     detail: a.detail,
+    subjectId: undefined,
+    correlationId: undefined,
   };
 }
 
@@ -254,6 +276,8 @@ export async function writeSelfieAudit(
   else {
     const fields: Array<[string, unknown]> = [
       ['batch', r.batchId],
+      ['subject id', r.subjectId],
+      ['correlation id', r.correlationId],
       ['state', r.state],
       ['decision', r.decision],
       ['reason', r.reason],

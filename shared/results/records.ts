@@ -36,6 +36,9 @@ export const selfieResultSchema = z.looseObject({
   paidCalls: z.number().default(0),
   receiveCount: z.number().default(0),
   lastError: z.string().optional(),
+  /** The caller's IDs, from the upload's S3 user metadata (`subject-id`, `correlation-id`). */
+  subjectId: z.string().optional(),
+  correlationId: z.string().optional(),
 });
 export type SelfieResult = z.infer<typeof selfieResultSchema>;
 
@@ -102,6 +105,7 @@ export const keys = {
   decisionDay: (decision: string, isoTime: string) => `DECISION#${decision}#${isoTime.slice(0, 10)}`,
   decisionSk: (isoTime: string, selfieId: string) => `${isoTime}#${selfieId}`,
   reference: (reference: string) => `REF#${reference}`,
+  subject: (subjectId: string) => `SUBJECT#${subjectId}`,
 };
 
 /** Conditional updates write null for "not known"; the schemas treat a null like an absent attribute. */

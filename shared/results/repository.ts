@@ -43,6 +43,9 @@ export interface DecisionRecord {
   callsThisDelivery: number;
   paidCallsThisDelivery: number;
   lastError?: string;
+  /** The caller's IDs from the upload's metadata; the subject is also the bySubject index key. */
+  subjectId?: string;
+  correlationId?: string;
 }
 
 export interface EndedAttempt {
@@ -63,6 +66,31 @@ export type ContentClaim =
 
 const IN_FLIGHT = { ':received': 'RECEIVED', ':processing': 'PROCESSING' };
 const NOT_TERMINAL = '#state IN (:received, :processing)';
+
+/**
+ * The SET clauses for the caller's IDs, only when present: an index key attribute may be absent but
+ * never null, so a selfie without a subject stays out of the bySubject index.
+ */
+function selfieIdsUpdate(
+  record: Pick<DecisionRecord, 'subjectId' | 'correlationId' | 'decidedAt'>,
+  selfieId: string,
+  values: Record<string, unknown>,
+): string[] {
+  const clauses: string[] = [];
+  if (record.subjectId) {
+    Object.assign(values, {
+      ':subject': record.subjectId,
+      ':g4pk': keys.subject(record.subjectId),
+      ':g4sk': keys.decisionSk(record.decidedAt, selfieId),
+    });
+    clauses.push(', subjectId = :subject, gsi4pk = :g4pk, gsi4sk = :g4sk');
+  }
+  if (record.correlationId) {
+    values[':correlation'] = record.correlationId;
+    clauses.push(', correlationId = :correlation');
+  }
+  return clauses;
+}
 
 function isConditionFailure(error: unknown): boolean {
   if (error instanceof TransactionCanceledException) {
@@ -369,6 +397,7 @@ export class ResultsRepository {
               'gsi1sk = :g1sk, gsi2pk = :g2pk, gsi2sk = :g2sk, vendorStatus = :vendorStatus, vendorResponseCode = :vendorCode,',
               'vendorResponse = :vendorResponse, liveScore = :live, popScore = :pop, debitStatus = :debit,',
               'transactionReference = :ref, duplicateOf = :dup, lastError = :lastError',
+              ...selfieIdsUpdate(record, selfie.selfieId, set),
               'ADD attempts :calls, paidCalls :paid',
             ].join(' '),
             ConditionExpression: NOT_TERMINAL,

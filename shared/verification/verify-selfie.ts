@@ -11,13 +11,15 @@ import { countBy, type Logger, type Metrics, MetricUnit } from '../observability
 import { type PreflightLimits, preflightSelfie } from '../preflight/index.ts';
 import type { AttemptItem } from '../results/records.ts';
 import type { DecisionRecord, ResultsRepository } from '../results/repository.ts';
+import type { LoadedSelfie } from '../s3-objects.ts';
 import type { SelfieRef } from '../selfie.ts';
+import { type SelfieIds, selfieIdsFrom } from '../selfie-metadata.ts';
 import type { VendorGate } from './vendor-gate.ts';
 
 export interface VerificationDeps {
   repository: ResultsRepository;
-  /** The object's bytes, or undefined when it no longer exists. */
-  loadSelfie(ref: SelfieRef): Promise<Buffer | undefined>;
+  /** The object's bytes and user metadata, or undefined when it no longer exists. */
+  loadSelfie(ref: SelfieRef): Promise<LoadedSelfie | undefined>;
   vendor: LivenessCaller;
   vendorGate: VendorGate;
   preflightLimits: PreflightLimits;
@@ -74,6 +76,8 @@ export async function verifySelfie(
 
   /** Set once this delivery holds the processing lease. */
   let heldLease: string | undefined;
+  /** The caller's subject and correlation IDs, once read from the object's metadata. */
+  let ids: SelfieIds = {};
   const finish = async (record: Omit<DecisionRecord, 'decidedAt'>, sha256?: string, reuse = false) => {
     const decidedAt = now().toISOString();
     const reuseUntil = reuse
@@ -83,14 +87,14 @@ export async function verifySelfie(
     try {
       recorded = await repository.recordDecision(
         { selfieId, batchId, sha256 },
-        { ...record, decidedAt },
+        { ...record, ...ids, decidedAt },
         reuseUntil,
       );
       if (!recorded && reuseUntil !== undefined) {
         // The content claim moved to another selfie (ours expired): record the decision without it.
         const current = await repository.getResult(selfieId);
         if (current && !isTerminal(current.state)) {
-          recorded = await repository.recordDecision({ selfieId, batchId }, { ...record, decidedAt });
+          recorded = await repository.recordDecision({ selfieId, batchId }, { ...record, ...ids, decidedAt });
         }
       }
     } catch (error) {
@@ -110,14 +114,19 @@ export async function verifySelfie(
   };
   const noCalls = { callsThisDelivery: 0, paidCallsThisDelivery: 0 };
 
-  const bytes = await deps.loadSelfie(message);
-  if (!bytes) {
+  const loaded = await deps.loadSelfie(message);
+  if (!loaded) {
     return finish({
       ...noCalls,
       decision: 'REJECTED',
       reason: 'OBJECT_NOT_FOUND: the object was deleted before it was verified',
     });
   }
+  // Malformed IDs are the caller's mistake, refused before anything is paid for.
+  const metadata = selfieIdsFrom(loaded.metadata);
+  if (!metadata.ok) return finish({ ...noCalls, decision: 'REJECTED', reason: metadata.reason });
+  ids = metadata.ids;
+  const { bytes } = loaded;
 
   const preflight = await preflightSelfie(bytes, deps.preflightLimits);
   if (!preflight.ok) {
