@@ -30,7 +30,8 @@ the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DI
 selfie has a decision (VERIFIED, NOT_VERIFIED, REVIEW, REJECTED or FAILED). Hidden files and
 Markdown notes (*.md) are not uploaded. Uploads overlap with the processing: at most
 max(500, 20 x concurrency) selfies wait undecided at a time, and the emulated bucket drops an upload
-once its selfie is decided (FAILED ones stay for a redrive), so memory stays flat on large folders.
+once its selfie is decided (FAILED ones stay for a redrive, REVIEW and NOT_VERIFIED ones for
+\`liveness-batch review\`), so memory stays flat on large folders.
 
 Results are kept in the state folder, so running the same DIR again only processes what has no
 decision yet, and nothing is paid twice. If \`liveness-batch up\` is running with the same state
