@@ -8,6 +8,7 @@ import { runCalibrate } from '../../cli/calibrate.ts';
 import { CALIBRATION_CSP } from '../../shared/calibration/det-page.ts';
 import { AuditQueries } from '../../shared/results/audit-queries.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
+import { ReviewVerdicts } from '../../shared/review/verdicts.ts';
 import { captureIo, describeAsRunningHost } from '../ops/support.ts';
 import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
@@ -213,5 +214,42 @@ describe('liveness-batch calibrate through the results table', () => {
     );
     await expect(runCalibrate(['--labels', labelsFile], captureIo())).rejects.toThrow(/--batch ID/);
     await expect(runCalibrate(['--batch', BATCH], captureIo())).rejects.toThrow(/--from-reviews/);
+  });
+
+  it("uses reviewers' verdicts as labels with --from-reviews: APPROVED is bona fide, DECLINED an attack", async () => {
+    // Prepare: a reviewer settles two selfies the pipeline did not verify.
+    const undecided = faces.filter((r) => r.decision === 'REVIEW' || r.decision === 'NOT_VERIFIED');
+    const verdicts = new ReviewVerdicts(pipeline.db, pipeline.tableName);
+    const at = new Date().toISOString();
+    const [approved, declined] = undecided;
+    await verdicts.record({
+      selfieId: approved?.selfieId as string,
+      verdict: 'APPROVED',
+      reviewer: 'alice',
+      at,
+    });
+    await verdicts.record({
+      selfieId: declined?.selfieId as string,
+      verdict: 'DECLINED',
+      note: 'mask',
+      reviewer: 'alice',
+      at,
+    });
+    const io = captureIo();
+
+    // Act
+    const code = await runCalibrate(
+      ['--from-reviews', '--batch', BATCH, '--json', '--state-dir', stateDir],
+      io,
+    );
+
+    // Assess: the approved live person was not accepted by the pipeline (BPCER 1/1); the attack was not either.
+    const report = JSON.parse(io.out());
+    expect(code).toBe(0);
+    expect(undecided.length).toBeGreaterThanOrEqual(2);
+    expect(report.labels).toBe("reviewers' verdicts");
+    expect(report.counts).toEqual({ bonaFide: 1, attack: 1 });
+    expect(report.recorded.bpcer).toMatchObject({ errors: 1, total: 1 });
+    expect(report.recorded.apcer).toMatchObject({ errors: 0, total: 1 });
   });
 });
