@@ -244,6 +244,13 @@ function attemptRow(selfieId: string, a: AttemptItem): Record<(typeof SELFIE_CSV
   };
 }
 
+/** A reviewer's verdict on one line, e.g. `DECLINED by alice at 2026-12-01T10:00:00Z: mask`. */
+function reviewLine(review: unknown): string | undefined {
+  const r = review as { verdict?: string; reviewer?: string; at?: string; note?: string } | undefined;
+  if (!r?.verdict) return undefined;
+  return `${r.verdict} by ${r.reviewer} at ${r.at}${r.note ? `: ${r.note}` : ''}`;
+}
+
 /** One selfie: its result, every vendor attempt and its audit history, in the chosen format. */
 export async function writeSelfieAudit(
   audit: SelfieAudit,
@@ -295,6 +302,7 @@ export async function writeSelfieAudit(
       ['deliveries', r.receiveCount],
       ['sha256', r.sha256],
       ['last error', r.lastError],
+      ['review', reviewLine(r.review)],
     ];
     for (const [name, value] of fields) {
       if (value !== undefined && value !== null) lines.push(`  ${name.padEnd(14)} ${plain(value)}`);

@@ -220,6 +220,13 @@ describe('liveness-batch review in headless Chromium', () => {
       [pipelineSettings.events.reviewDetailType, after[2]?.selfieId, 'DECLINED', 'alice'],
       [pipelineSettings.events.reviewDetailType, after[1]?.selfieId, 'APPROVED', 'alice'],
     ]);
+    // A fresh load lists only the one still awaiting review.
+    await page.reload();
+    expect(
+      await page
+        .locator('article.item')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-selfie-id'))),
+    ).toEqual([after[3]?.selfieId]);
     expect(events[1]?.detail).toMatchObject({
       schemaVersion: 1,
       decision: 'REVIEW',
@@ -387,7 +394,67 @@ describe('liveness-batch review in headless Chromium', () => {
     expect(declineWithoutNote.status).toBe(400);
     expect(await declineWithoutNote.json()).toEqual({ message: 'A note is required to decline.' });
     expect(auditIo.out()).toContain('reviewed 1, awaiting review 1');
+    const one = captureIo();
+    await runAudit(['--selfie', first?.selfieId as string, '--state-dir', stateDir], one);
+    expect(one.out()).toMatch(/ {2}review +DECLINED by dave at \d{4}-[\d:.TZ-]+: mask\n/);
     expect(await page.textContent('#card-reviewed b')).toBe('1 / 1');
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('liveness-batch review: the optional decisions', () => {
+  let vendorSaysNo: PipelineFixture;
+  beforeAll(async () => {
+    // Every face NOT VERIFIED: nothing is REVIEW, everything is NOT_VERIFIED.
+    vendorSaysNo = await createPipelineFixture({ sandbox: { liveRatio: 0 } });
+    const records = [];
+    for (const seed of [880, 881]) {
+      const bytes = await syntheticFace({ seed, width: 240, height: 320 });
+      records.push(await vendorSaysNo.upload(`uploads/nv/face-${seed}.jpg`, bytes));
+    }
+    await vendorSaysNo.enqueue(records);
+    await vendorSaysNo.drain();
+  }, 120_000);
+  afterAll(async () => {
+    await vendorSaysNo?.stop();
+  });
+
+  it('lists NOT_VERIFIED selfies only when the reviewer asks for them (the page filter)', async () => {
+    // Prepare
+    const server = await startReviewServer({
+      db: vendorSaysNo.db,
+      tableName: vendorSaysNo.tableName,
+      s3: vendorSaysNo.s3,
+      bucket: vendorSaysNo.bucket,
+      publisher: new LocalEventBus({
+        rules: outcomeRules,
+        targets: { reviewQueue: async () => undefined, opsQueue: async () => undefined },
+        archive: async () => undefined,
+      }),
+      eventBusName: 'test-bus',
+      reviewer: 'erin',
+      where: 'the test cloud',
+      decisions: ['REVIEW'],
+      sinceMs: 24 * 3600 * 1000,
+    });
+    servers.push(server);
+    const { page } = await open(server.url);
+    const before = await page.locator('article.item').count();
+    const emptyText = await page.textContent('#empty');
+
+    // Act
+    await page.fill('#filter input[name="batch"]', 'nv');
+    await page.check('#filter input[value="NOT_VERIFIED"]');
+    await page.click('#filter button[type="submit"]');
+    await page.waitForURL(/include=NOT_VERIFIED/);
+
+    // Assess
+    expect(before).toBe(0);
+    expect(emptyText).toBe('Nothing is waiting for review.');
+    expect(await page.locator('article.item .decision').allTextContents()).toEqual([
+      'NOT_VERIFIED',
+      'NOT_VERIFIED',
+    ]);
+    expect(await page.locator('#filter input[value="NOT_VERIFIED"]').isChecked()).toBe(true);
   });
 });
