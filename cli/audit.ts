@@ -9,6 +9,7 @@ import {
   writeSelfieAudit,
 } from '../shared/reports/audit-output.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
+import { reviewCounts } from '../shared/review/verdicts.ts';
 import { selfieIdOf } from '../shared/selfie.ts';
 import { type Command, UsageError } from './command.ts';
 import { type OpsIo, openOutput, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
@@ -28,6 +29,8 @@ Queries (exactly one):
                                  every result with decision D decided in the range; DATE is a UTC day
                                  (both ends inclusive) or an ISO instant (--to exclusive)
   --reference REF                the selfie a vendor transactionReference was sent for, with its history
+  --subject ID                   every decided check of one applicant (S3 metadata subject-id), newest
+                                 first (index bySubject)
 
   D is one of ${DECISIONS.join(', ')} (with --batch also ${IN_FLIGHT_STATES.join(', ')}).
 
@@ -66,6 +69,7 @@ const flagsSchema = z.object({
   from: z.string().optional(),
   to: z.string().optional(),
   reference: z.string().min(1).optional(),
+  subject: z.string().min(1).optional(),
   format: z.enum(AUDIT_FORMATS, { error: '--format must be table, json or csv' }).default('table'),
   out: z.string().min(1).optional(),
 });
@@ -74,7 +78,8 @@ type AuditQuery =
   | { kind: 'selfie'; selfieId: string }
   | { kind: 'batch'; batchId: string; state?: string }
   | { kind: 'decision'; decision: (typeof DECISIONS)[number]; from: string; to: string }
-  | { kind: 'reference'; reference: string };
+  | { kind: 'reference'; reference: string }
+  | { kind: 'subject'; subjectId: string };
 
 function queryOf(flags: z.infer<typeof flagsSchema>): AuditQuery {
   const asked = [
@@ -82,6 +87,7 @@ function queryOf(flags: z.infer<typeof flagsSchema>): AuditQuery {
     (flags.bucket || flags.key) && '--bucket/--key',
     flags.batch && '--batch',
     flags.reference && '--reference',
+    flags.subject && '--subject',
     (flags.from || flags.to) && '--from/--to',
   ].filter(Boolean);
   if (asked.length > 1) throw new UsageError(`Ask one question at a time (got ${asked.join(' and ')})`);
@@ -100,6 +106,7 @@ function queryOf(flags: z.infer<typeof flagsSchema>): AuditQuery {
   if (flags.batch)
     return { kind: 'batch', batchId: flags.batch, ...(flags.decision ? { state: flags.decision } : {}) };
   if (flags.reference) return { kind: 'reference', reference: flags.reference };
+  if (flags.subject) return { kind: 'subject', subjectId: flags.subject };
   if (flags.decision) {
     if (!flags.from || !flags.to) {
       throw new UsageError('--decision needs --batch ID, or a date range: --from DATE --to DATE');
@@ -115,7 +122,7 @@ function queryOf(flags: z.infer<typeof flagsSchema>): AuditQuery {
   }
   if (flags.from || flags.to) throw new UsageError('--from/--to go with --decision D');
   throw new UsageError(
-    'Say what to audit: --selfie, --bucket/--key, --batch, --decision with --from/--to, or --reference',
+    'Say what to audit: --selfie, --bucket/--key, --batch, --decision with --from/--to, --reference or --subject',
   );
 }
 
@@ -130,6 +137,7 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
     from: { type: 'string' },
     to: { type: 'string' },
     reference: { type: 'string' },
+    subject: { type: 'string' },
     format: { type: 'string' },
     out: { type: 'string' },
   });
@@ -172,7 +180,7 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
               .map((d) => `${d} ${summary[d as 'VERIFIED'] ?? 0}`)
               .join(
                 ', ',
-              )}; paid calls ${summary.paidCalls}, uncertain calls ${summary.uncertainCalls}, retries ${summary.retries}`
+              )}; paid calls ${summary.paidCalls}, uncertain calls ${summary.uncertainCalls}, retries ${summary.retries}; ${reviewText(summary)}`
           : 'no batch summary recorded';
         await writeResultList(queries.batchPages(query.batchId, query.state), flags.format, output.stream, {
           query: { batchId: query.batchId, decision: query.state },
@@ -188,11 +196,22 @@ export async function runAudit(argv: string[], io: OpsIo = processIo()): Promise
         });
         return 0;
       }
+      case 'subject': {
+        await writeResultList(queries.subjectPages(query.subjectId), flags.format, output.stream, {
+          query: { subjectId: query.subjectId },
+        });
+        return 0;
+      }
     }
   } finally {
     await output.close();
     await target.close();
   }
+}
+
+function reviewText(summary: Record<string, unknown>): string {
+  const { reviewed, awaiting } = reviewCounts(summary);
+  return `reviewed ${reviewed}, awaiting review ${awaiting}`;
 }
 
 export const auditCommand: Command = {

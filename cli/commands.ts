@@ -43,4 +43,14 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "Match the vendor's billing statement (CSV) against the recorded calls; exit 1 on discrepancies",
     load: async () => (await import('./reconcile.ts')).reconcileCommand,
   },
+  calibrate: {
+    summary:
+      'APCER/BPCER (ISO/IEC 30107-3) of decided results against labels, the EER and thresholds for a target',
+    load: async () => (await import('./calibrate.ts')).calibrateCommand,
+  },
+  review: {
+    summary:
+      "A reviewer's web page for REVIEW selfies on 127.0.0.1: approve or decline, one conditional write each",
+    load: async () => (await import('./review.ts')).reviewCommand,
+  },
 };

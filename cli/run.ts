@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { statePaths } from '../infra/local/state-dir.ts';
@@ -13,6 +13,7 @@ import {
   parseCommandLine,
   parseLocalCloudFlags,
 } from './local-flags.ts';
+import { type Manifest, ManifestError, readManifest } from './manifest.ts';
 import { decidedCount, decisionCounts, formatDuration, progressLine, summaryTable } from './progress.ts';
 import { HostUnavailableError, openSession, type Session } from './session.ts';
 import { parseStackRunFlags, stackRunHelp, stackRunOptions } from './stack-run-flags.ts';
@@ -25,7 +26,7 @@ const STALL_TIMEOUT_MS = 5 * 60_000;
 /** An idle host (nothing queued, in flight or delayed) with selfies still undecided cannot make progress. */
 const IDLE_STUCK_MS = 15_000;
 
-const HELP = `Usage: liveness-batch run [DIR] [options]
+const HELP = `Usage: liveness-batch run [DIR | --manifest FILE.csv] [options]
        liveness-batch run DIR --stack NAME [--outputs FILE] [--region R] [--batch ID] [--json]
 
 Verifies every file under DIR (default samples/, recursively) on the local cloud: uploads each to
@@ -34,7 +35,8 @@ the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DI
 selfie has a decision (VERIFIED, NOT_VERIFIED, REVIEW, REJECTED or FAILED). Hidden files and
 Markdown notes (*.md) are not uploaded. Uploads overlap with the processing: at most
 max(500, 20 x concurrency) selfies wait undecided at a time, and the emulated bucket drops an upload
-once its selfie is decided (FAILED ones stay for a redrive), so memory stays flat on large folders.
+once its selfie is decided (FAILED ones stay for a redrive, REVIEW and NOT_VERIFIED ones for
+\`liveness-batch review\`), so memory stays flat on large folders.
 
 Results are kept in the state folder, so running the same DIR again only processes what has no
 decision yet, and nothing is paid twice. If \`liveness-batch up\` is running with the same state
@@ -43,6 +45,11 @@ folder, run uploads into it instead of starting its own host (its host flags the
 Options:
   --batch ID               batch id (default: the folder's name, e.g. "samples" for samples/;
                            characters other than letters, digits, . _ - become -)
+  --manifest FILE.csv      upload the files a manifest lists, with the applicant's IDs as S3 user
+                           metadata: header file,subject_id,correlation_id (IDs may be empty; at most
+                           128 printable ASCII characters). file is relative to the manifest's folder,
+                           which is then the folder of the run. Rows whose file is missing (or whose
+                           IDs are malformed) are listed and skipped; the rest are uploaded; exit 1.
   --json                   print one JSON object on stdout instead of the table: batchId, total,
                            decisions, held, paidCalls, uncertainCalls, retries, duplicatesReused,
                            uploaded, decidedThisRun, elapsedMs, throughputPerSecond, ...
@@ -129,6 +136,7 @@ const runOptions = {
   'vendor-outage-timeout': { type: 'string' },
   batch: { type: 'string' },
   ...stackRunOptions,
+  manifest: { type: 'string' },
 } as const;
 
 export const runCommand: Command = {
@@ -148,12 +156,6 @@ export const runCommand: Command = {
     const flags = parseLocalCloudFlags(values);
     const batch = values.batch === undefined ? undefined : batchIdSchema.safeParse(values.batch);
     if (batch && !batch.success) throw new UsageError(batch.error.issues[0]?.message ?? '--batch is invalid');
-    const dir = positionals[0] ?? 'samples/';
-    const info = await stat(dir).catch(() => undefined);
-    if (!info?.isDirectory())
-      throw new UsageError(`${dir} is not a folder; pass the folder of selfies to verify`);
-    const files = await listUploadFiles(dir);
-    if (files.length === 0) throw new UsageError(`${dir} has no files to upload`);
     const paths = statePaths(flags.stateDir);
     const outageText = values['vendor-outage-timeout'] ?? '10m';
     const vendorOutageTimeoutMs = parseDuration(outageText);
@@ -162,13 +164,10 @@ export const runCommand: Command = {
         `--vendor-outage-timeout must be a duration like 90s, 10m or 1h, got "${outageText}"`,
       );
     }
-    return runFolder({
-      vendorOutageTimeoutMs,
-      dir,
-      files,
-      batchId: batch?.data ?? defaultBatchId(dir),
+    const common = {
       json: values.json === true,
       flags,
+      vendorOutageTimeoutMs,
       ...(stack
         ? {
             open: () => openStackSession(stack),
@@ -180,13 +179,50 @@ export const runCommand: Command = {
             logs: join(paths.logs, 'pipeline.log'),
             stateDir: paths.root,
           }),
-    });
+    };
+    if (typeof values.manifest === 'string') {
+      if (positionals.length > 0) throw new UsageError('Give a folder or --manifest FILE.csv, not both');
+      const text = await readFile(values.manifest, 'utf8').catch(() => {
+        throw new UsageError(`Cannot read the manifest ${values.manifest}`);
+      });
+      let manifest: Manifest;
+      try {
+        manifest = await readManifest(values.manifest, text);
+      } catch (error) {
+        if (error instanceof ManifestError) throw new UsageError(error.message);
+        throw error;
+      }
+      if (manifest.entries.length === 0) {
+        throw new UsageError(
+          `${values.manifest} lists no file that can be uploaded${manifest.problems.length ? `:\n  ${manifest.problems.join('\n  ')}` : ''}`,
+        );
+      }
+      return runFolder({
+        ...common,
+        dir: manifest.dir,
+        files: manifest.entries.map((e) => e.path),
+        metadata: new Map(manifest.entries.map((e) => [e.path, e.metadata])),
+        skipped: manifest.problems,
+        batchId: batch?.data ?? defaultBatchId(manifest.dir),
+      });
+    }
+    const dir = positionals[0] ?? 'samples/';
+    const info = await stat(dir).catch(() => undefined);
+    if (!info?.isDirectory())
+      throw new UsageError(`${dir} is not a folder; pass the folder of selfies to verify`);
+    const files = await listUploadFiles(dir);
+    if (files.length === 0) throw new UsageError(`${dir} has no files to upload`);
+    return runFolder({ ...common, dir, files, batchId: batch?.data ?? defaultBatchId(dir) });
   },
 };
 
 async function runFolder(input: {
   dir: string;
   files: string[];
+  /** S3 user metadata per file (`run --manifest`). */
+  metadata?: ReadonlyMap<string, Record<string, string>>;
+  /** Manifest rows not uploaded, with why; reported, and the run exits 1. */
+  skipped?: readonly string[];
   batchId: string;
   json: boolean;
   flags: LocalCloudFlags;
@@ -235,6 +271,11 @@ async function runFolder(input: {
     const bootMs = Date.now() - bootStarted;
     describeSession(session, flags, terminal, bootMs);
 
+    if (input.skipped?.length) {
+      terminal.note(
+        `Not uploading ${input.skipped.length} manifest row(s) (exit code 1):\n  ${input.skipped.join('\n  ')}`,
+      );
+    }
     const before = await session.summary(batchId);
     if (before?.HELD && session.host && flags.maxPaidCalls !== undefined) {
       // This run's cap may be higher than the one that held them: let the held selfies try again now.
@@ -257,7 +298,7 @@ async function runFolder(input: {
     // Uploads and decisions overlap: the window keeps the bucket's undecided backlog bounded.
     const uploads = uploadFiles({
       files: toUpload,
-      upload: (file, body) => active.upload(keyOf(file), body),
+      upload: (file, body) => active.upload(keyOf(file), body, input.metadata?.get(file)),
       undecided: async () => {
         const summary = await active.summary(batchId);
         // HELD selfies wait for budget, not for the pipeline: they do not hold up uploads.
@@ -315,7 +356,7 @@ async function runFolder(input: {
       ...(input.stack ? { stack: input.stack } : {}),
     });
     terminal.out(input.json ? JSON.stringify(result) : renderTable(result));
-    return failedUploads.length > 0 ? 1 : 0;
+    return failedUploads.length > 0 || (input.skipped?.length ?? 0) > 0 ? 1 : 0;
   } finally {
     stopUploads = true;
     process.off('SIGINT', onSignal);

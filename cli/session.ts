@@ -19,7 +19,7 @@ export interface Session {
   description: string;
   /** Vendor calls the host keeps in flight (its --concurrency). */
   concurrency: number;
-  upload(key: string, body: Buffer): Promise<void>;
+  upload(key: string, body: Buffer, metadata?: Record<string, string>): Promise<void>;
   summary(batchId: string): Promise<BatchSummary | undefined>;
   /** Selfies the run may add to the undecided backlog (default: uploader.ts's undecidedWindow). */
   uploadWindow?: number;
@@ -78,7 +78,7 @@ export async function openSession(flags: LocalCloudFlags, terminal: Terminal): P
     description: `embedded local cloud (state ${host.paths.root})`,
     concurrency: host.vendor.limit,
     host,
-    upload: (key, body) => host.upload(key, body),
+    upload: (key, body, metadata) => host.upload(key, body, metadata),
     summary: (batchId) => host.repository.getBatchSummary(batchId),
     stop: () => host.stop(),
   };
@@ -99,8 +99,15 @@ function attach(running: HostEndpoints): Session {
     kind: 'attached',
     description: `the running \`liveness-batch ${running.mode}\` (pid ${running.pid})`,
     concurrency: running.concurrency,
-    async upload(key, body) {
-      await s3.send(new PutObjectCommand({ Bucket: running.bucket, Key: key, Body: body }));
+    async upload(key, body, metadata) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: running.bucket,
+          Key: key,
+          Body: body,
+          ...(metadata ? { Metadata: metadata } : {}),
+        }),
+      );
     },
     summary: (batchId) => repository.getBatchSummary(batchId),
     async stop() {

@@ -15,8 +15,8 @@ other interfaces), with the same handlers as on AWS. It prints its endpoints, bu
 table. Anything that speaks S3 can upload into the bucket under uploads/<batch>/; the bucket is
 listed every second and new objects are delivered to enqueue as ObjectCreated events. The bucket
 lives in memory, so an upload is deleted from it once its selfie is decided (FAILED ones stay for a
-redrive). \`liveness-batch run DIR\` with the same --state-dir uploads into this host instead of
-starting one.
+redrive, REVIEW and NOT_VERIFIED ones for \`liveness-batch review\`). \`liveness-batch run DIR\` with
+the same --state-dir uploads into this host instead of starting one.
 
 Options:
   --help, -h               this text

@@ -38,7 +38,12 @@ export const pipelineSettings = {
   /** Identical image bytes within this window reuse the earlier outcome instead of paying again. */
   duplicateReuseWindowHours: 24 * 30,
   selfieRetentionDays: 30,
-  events: { source: 'liveness-batch', detailType: 'Selfie Verification Outcome' },
+  events: {
+    source: 'liveness-batch',
+    detailType: 'Selfie Verification Outcome',
+    /** A reviewer's verdict on a selfie the pipeline sent to a human (`liveness-batch review`). */
+    reviewDetailType: 'Selfie Review Outcome',
+  },
 } as const;
 
 export type PipelineSettings = typeof pipelineSettings;

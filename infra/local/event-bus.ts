@@ -12,6 +12,7 @@ import {
   type PutEventsResultEntry,
 } from '../../shared/events/publisher.ts';
 import type { OutcomeRule, RuleTarget } from '../../shared/events/rules.ts';
+import { pipelineSettings } from '../../shared/settings.ts';
 
 export type EnvelopeHandler = (envelope: EventEnvelope) => Promise<void>;
 
@@ -150,9 +151,17 @@ export function jsonlArchive(filePath: string): EnvelopeHandler {
   };
 }
 
-/** The archive's identity of an event: one outcome per selfie and decision. */
-export function archiveKey(envelope: Pick<EventEnvelope<unknown>, 'id' | 'detail'>): string {
+/** The archive's identity of an event: one outcome per selfie and decision, one review per selfie. */
+export function archiveKey(
+  envelope: Pick<EventEnvelope<unknown>, 'id' | 'detail'> & { 'detail-type'?: string },
+): string {
   const detail = envelope.detail as { selfieId?: unknown; decision?: unknown } | null;
+  if (
+    typeof detail?.selfieId === 'string' &&
+    envelope['detail-type'] === pipelineSettings.events.reviewDetailType
+  ) {
+    return `${detail.selfieId}#REVIEWED`;
+  }
   if (typeof detail?.selfieId === 'string') return `${detail.selfieId}#${String(detail.decision)}`;
   return `event#${envelope.id}`;
 }

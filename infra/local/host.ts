@@ -90,11 +90,12 @@ export interface LocalCloud {
   /** What the boot found left over by an earlier, crashed host. */
   recovered: { unfinished: number; leasesReleased: number; lostMessages: number };
   /** Uploads one object and delivers its ObjectCreated event to enqueue (resolves once enqueued). */
-  upload(key: string, body: Buffer): Promise<void>;
   /** Sends a batch's HELD selfies back to the work queue (after a cap was raised); returns how many. */
   requeueHeld(batchId: string): Promise<number>;
   /** The worker's vendor circuit: closed, or open since when and on what answer. */
   vendorCircuit(): BreakerStatus;
+  /** Puts an object, with S3 user metadata when given (`subject-id`, `correlation-id`). */
+  upload(key: string, body: Buffer, metadata?: Record<string, string>): Promise<void>;
   /** Counters for progress and stall detection. */
   activity(): { invocations: number; running: number; received: number; lastActivityAt: number };
   /** True when no message is waiting, in flight or delayed and no invocation or upload is running. */
@@ -339,8 +340,15 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         leasesReleased: found.leasesReleased,
         lostMessages: found.lostWork.size,
       },
-      async upload(key, body) {
-        const out = await s3.send(new PutObjectCommand({ Bucket: resources.bucket, Key: key, Body: body }));
+      async upload(key, body, metadata) {
+        const out = await s3.send(
+          new PutObjectCommand({
+            Bucket: resources.bucket,
+            Key: key,
+            Body: body,
+            ...(metadata ? { Metadata: metadata } : {}),
+          }),
+        );
         // Every PUT is an event on S3, even of bytes the key already had.
         delivered.forget(key);
         await notify([{ key, size: body.length, eTag: out.ETag ?? '' }]);

@@ -1,8 +1,10 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resultsTableDefinition as def } from '../../shared/results/table-definition.ts';
@@ -35,14 +37,32 @@ export function resultsTableInput(tableName: string): CreateTableCommandInput {
   };
 }
 
-/** Creates the table unless it exists (a file-backed DynamoDB Local keeps it across runs). */
+/**
+ * Creates the table unless it exists (a file-backed DynamoDB Local keeps it across runs). A table made
+ * by an older version gets the indexes it lacks, as a stack update would add them on AWS.
+ */
 export async function ensureResultsTable(
   db: DynamoDBDocumentClient | DynamoDBClient,
   tableName: string,
 ): Promise<void> {
+  const client = db as DynamoDBClient;
   try {
-    await (db as DynamoDBClient).send(new CreateTableCommand(resultsTableInput(tableName)));
+    await client.send(new CreateTableCommand(resultsTableInput(tableName)));
+    return;
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const existing = new Set((described.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  const wanted = resultsTableInput(tableName);
+  for (const index of wanted.GlobalSecondaryIndexes ?? []) {
+    if (existing.has(index.IndexName)) continue;
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: wanted.AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
   }
 }

@@ -10,7 +10,7 @@ import type { EnvelopeHandler } from './event-bus.ts';
  * keeping them all would make a run's memory grow with its size (and a folder of real selfies would
  * not fit). The local cloud therefore keeps an upload only while the pipeline may still read it:
  * until its selfie has a final decision. FAILED is not final here: a redrive verifies the selfie again
- * from the same object. On AWS nothing is deleted early; the bucket's lifecycle rule expires uploads
+ * from the same object. Nor are REVIEW and NOT_VERIFIED: `liveness-batch review` shows the image. On AWS nothing is deleted early; the bucket's lifecycle rule expires uploads
  * after `selfieRetentionDays`, and `purge` deletes them sooner.
  */
 export class LocalUploadRetention {
@@ -47,4 +47,5 @@ export class LocalUploadRetention {
   }
 }
 
-const isNeededNoLonger = (decision: string) => decision !== 'FAILED';
+/** FAILED waits for a redrive; REVIEW and NOT_VERIFIED wait for a reviewer, who sees the image. */
+const isNeededNoLonger = (decision: string) => decision === 'VERIFIED' || decision === 'REJECTED';

@@ -9,10 +9,13 @@ import { pipelineSettings } from '../../shared/settings.ts';
 import type { ResolvedSettings } from './props.ts';
 import { acknowledgeFailureDestination, type QueueWithDlq, secureQueue } from './queues.ts';
 
-/** Every outcome event, whatever its decision: what the archive and the webhook take. */
+/**
+ * Every outcome event, whatever its decision, and every reviewer's verdict: what the archive and the
+ * webhook take. Review events are put by `liveness-batch review` with the operator's credentials.
+ */
 const allOutcomes: Record<string, unknown> = {
   source: [pipelineSettings.events.source],
-  'detail-type': [pipelineSettings.events.detailType],
+  'detail-type': [pipelineSettings.events.detailType, pipelineSettings.events.reviewDetailType],
 };
 
 const patternKeys: Record<string, keyof events.EventPattern> = {

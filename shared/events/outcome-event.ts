@@ -10,8 +10,13 @@ const isoTime = z.iso.datetime({ offset: true });
  * The detail of every "Selfie Verification Outcome" event, on AWS and locally. Unknown keys are
  * stripped when parsing, so a caller that passes a whole result record can never leak image data
  * or anything else the schema does not name.
+ *
+ * Version 1 is every event of a selfie uploaded without IDs, exactly as before. Version 2 is the
+ * event of a selfie whose upload carried `subject-id` or `correlation-id` metadata: version 1's
+ * fields, unchanged, plus `subjectId` and `correlationId`. So a consumer written for version 1 keeps
+ * receiving version 1 for every upload it knew; only callers who start sending IDs get version 2.
  */
-export const outcomeEventDetailSchema = z.object({
+export const outcomeEventDetailV1Schema = z.object({
   schemaVersion: z.literal(1),
   selfieId: z.string().min(1),
   bucket: z.string().min(1),
@@ -36,7 +41,21 @@ export const outcomeEventDetailSchema = z.object({
   decidedAt: isoTime,
 });
 
+export const outcomeEventDetailV2Schema = outcomeEventDetailV1Schema.extend({
+  schemaVersion: z.literal(2),
+  /** The applicant in the caller's system (S3 metadata `subject-id`). */
+  subjectId: z.string().nullable(),
+  /** The caller's reference for this check (S3 metadata `correlation-id`). */
+  correlationId: z.string().nullable(),
+});
+
+export const outcomeEventDetailSchema = z.discriminatedUnion('schemaVersion', [
+  outcomeEventDetailV1Schema,
+  outcomeEventDetailV2Schema,
+]);
+
 export type OutcomeEventDetail = z.infer<typeof outcomeEventDetailSchema>;
+export type OutcomeEventDetailV1 = z.infer<typeof outcomeEventDetailV1Schema>;
 export type OutcomeEventEnvelope = EventEnvelope<OutcomeEventDetail>;
 
 /** The envelope as a consumer (review queue, ops queue, archive) receives it. */

@@ -21,12 +21,18 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
   if (!image || record.eventName === 'REMOVE') return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
   if (item.sk !== keys.result || !isTerminal(String(item.state))) return undefined;
+  // A reviewer's verdict adds `review` to a decided item; that write is not a new outcome (the review
+  // command publishes its own event). A later decision (after a redrive) is newer than the review.
+  const reviewedAt = (item.review as { at?: unknown } | undefined)?.at;
+  if (typeof reviewedAt === 'string' && typeof item.decidedAt === 'string' && reviewedAt >= item.decidedAt) {
+    return undefined;
+  }
   return toOutcomeDetail(selfieResultSchema.parse(withoutNulls(item)));
 }
 
 export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
-  return {
-    schemaVersion: 1,
+  const v1 = {
+    schemaVersion: 1 as const,
     selfieId: result.selfieId,
     bucket: result.bucket,
     key: result.key,
@@ -44,6 +50,14 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
     uncertainCalls: result.uncertainCalls,
     receivedAt: result.receivedAt,
     decidedAt: result.decidedAt ?? result.updatedAt,
+  };
+  // Version 2 only for uploads that carried IDs: version 1 consumers see no change otherwise.
+  if (result.subjectId === undefined && result.correlationId === undefined) return v1;
+  return {
+    ...v1,
+    schemaVersion: 2,
+    subjectId: result.subjectId ?? null,
+    correlationId: result.correlationId ?? null,
   };
 }
 

@@ -35,6 +35,8 @@ export const RESULT_CSV_COLUMNS = [
   'receiveCount',
   'sha256',
   'lastError',
+  'subjectId',
+  'correlationId',
 ] as const satisfies ReadonlyArray<keyof SelfieResult>;
 
 /**
@@ -56,6 +58,8 @@ export const SELFIE_CSV_COLUMNS = [
   'detail',
   /** An attempt's cost: paid, uncertain or none (after reconcile: as settled). */
   'charge',
+  'subjectId',
+  'correlationId',
 ] as const;
 
 /**
@@ -100,6 +104,7 @@ const TABLE_COLUMNS: Array<{ title: string; width: number; cell: (r: SelfieResul
   { title: 'UNCERTAIN', width: 9, cell: (r) => String(r.uncertainCalls) },
   { title: 'DECIDED AT', width: 24, cell: (r) => r.decidedAt ?? '-' },
   { title: 'KEY', width: 40, cell: (r) => r.key },
+  { title: 'SUBJECT', width: 20, cell: (r) => r.subjectId ?? '-' },
   { title: 'REASON', width: 60, cell: (r) => r.reason ?? r.lastError ?? '-' },
 ];
 
@@ -167,7 +172,20 @@ export async function writeResultList(
 
 /** The table's own keys say nothing an auditor needs; the record keeps every other attribute. */
 function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
-  const { pk: _pk, sk: _sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, leaseId, leaseUntil, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    gsi1pk,
+    gsi1sk,
+    gsi2pk,
+    gsi2sk,
+    gsi3pk,
+    gsi4pk,
+    gsi4sk,
+    leaseId,
+    leaseUntil,
+    ...rest
+  } = item;
   return rest;
 }
 
@@ -189,6 +207,8 @@ function timeline(audit: SelfieAudit): Array<Record<(typeof SELFIE_CSV_COLUMNS)[
       reason: r.reason,
       detail: r.lastError,
       charge: undefined,
+      subjectId: r.subjectId,
+      correlationId: r.correlationId,
     });
   }
   const events = [
@@ -226,7 +246,16 @@ function attemptRow(selfieId: string, a: AttemptItem): Record<(typeof SELFIE_CSV
     reason: undefined,
     detail: a.detail,
     charge: storedChargeOf(a),
+    subjectId: undefined,
+    correlationId: undefined,
   };
+}
+
+/** A reviewer's verdict on one line, e.g. `DECLINED by alice at 2026-12-01T10:00:00Z: mask`. */
+function reviewLine(review: unknown): string | undefined {
+  const r = review as { verdict?: string; reviewer?: string; at?: string; note?: string } | undefined;
+  if (!r?.verdict) return undefined;
+  return `${r.verdict} by ${r.reviewer} at ${r.at}${r.note ? `: ${r.note}` : ''}`;
 }
 
 /** One selfie: its result, every vendor attempt and its audit history, in the chosen format. */
@@ -261,6 +290,8 @@ export async function writeSelfieAudit(
   else {
     const fields: Array<[string, unknown]> = [
       ['batch', r.batchId],
+      ['subject id', r.subjectId],
+      ['correlation id', r.correlationId],
       ['state', r.state],
       ['decision', r.decision],
       ['reason', r.reason],
@@ -279,6 +310,7 @@ export async function writeSelfieAudit(
       ['deliveries', r.receiveCount],
       ['sha256', r.sha256],
       ['last error', r.lastError],
+      ['review', reviewLine(r.review)],
     ];
     for (const [name, value] of fields) {
       if (value !== undefined && value !== null) lines.push(`  ${name.padEnd(14)} ${plain(value)}`);

@@ -20,6 +20,8 @@ export interface AttentionRow {
   popScore?: number | null;
   attempts: number;
   decidedAt?: string;
+  subjectId?: string;
+  correlationId?: string;
 }
 
 /** Everything the report shows, gathered in one pass over the batch (memory: counters, latencies, capped rows). */
@@ -125,6 +127,8 @@ function countResult(data: BatchReportData, result: SelfieResult) {
         popScore: result.popScore ?? null,
         attempts: result.attempts,
         ...(result.decidedAt ? { decidedAt: result.decidedAt } : {}),
+        ...(result.subjectId ? { subjectId: result.subjectId } : {}),
+        ...(result.correlationId ? { correlationId: result.correlationId } : {}),
       });
     }
   }

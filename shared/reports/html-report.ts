@@ -1,4 +1,5 @@
 import { DECISIONS } from '../decision.ts';
+import { reviewCounts } from '../review/verdicts.ts';
 import { type BatchReportData, latencyBins, MAX_ATTENTION_ROWS, percentile } from './batch-report.ts';
 
 /** Every string from the data goes through here: keys and reasons come from uploaders and the vendor. */
@@ -99,7 +100,7 @@ export function renderBatchReport(data: BatchReportData): string {
   const attentionRows = data.attention
     .map(
       (r) =>
-        `<tr data-decision="${escapeHtml(r.decision)}"><td>${escapeHtml(r.decision)}</td><td class="key">${escapeHtml(r.key)}</td><td class="reason">${escapeHtml(r.reason)}</td><td>${escapeHtml(r.vendorStatus ?? '')}</td><td class="num">${typeof r.liveScore === 'number' ? r.liveScore.toFixed(3) : ''}</td><td class="num">${typeof r.popScore === 'number' ? r.popScore.toFixed(3) : ''}</td><td class="num">${r.attempts}</td><td>${escapeHtml(r.decidedAt ?? '')}</td></tr>`,
+        `<tr data-decision="${escapeHtml(r.decision)}"><td>${escapeHtml(r.decision)}</td><td class="key">${escapeHtml(r.key)}</td><td class="reason">${escapeHtml(r.reason)}</td><td>${escapeHtml(r.vendorStatus ?? '')}</td><td class="num">${typeof r.liveScore === 'number' ? r.liveScore.toFixed(3) : ''}</td><td class="num">${typeof r.popScore === 'number' ? r.popScore.toFixed(3) : ''}</td><td class="num">${r.attempts}</td><td>${escapeHtml(r.decidedAt ?? '')}</td><td class="subject">${escapeHtml(r.subjectId ?? '')}</td><td class="correlation">${escapeHtml(r.correlationId ?? '')}</td></tr>`,
     )
     .join('');
   const more =
@@ -135,6 +136,7 @@ ${card('card-calls', data.vendorCalls, 'vendor calls in all')}
 ${card('card-retries', retries, 'retries')}
 ${card('card-duplicates', data.duplicatesReused, 'duplicates reused (not paid)')}
 ${card('card-attention', data.attentionTotal, 'need review or failed')}
+${data.summary ? card('card-reviewed', `${reviewCounts(data.summary).reviewed} / ${reviewCounts(data.summary).awaiting}`, 'reviewed / awaiting review') : ''}
 </div>
 <h2>Decisions</h2>
 <div class="charts">
@@ -174,7 +176,7 @@ ${barChart(
 </div>
 <h2>Needs review or failed (${data.attentionTotal})</h2>
 <table id="attention">
-<thead><tr><th>decision</th><th>key</th><th>reason</th><th>vendor status</th><th>live</th><th>pop</th><th>calls</th><th>decided at</th></tr></thead>
+<thead><tr><th>decision</th><th>key</th><th>reason</th><th>vendor status</th><th>live</th><th>pop</th><th>calls</th><th>decided at</th><th>subject id</th><th>correlation id</th></tr></thead>
 <tbody>${attentionRows}</tbody>
 </table>
 ${more}

@@ -168,6 +168,17 @@ export class AuditQueries {
     }
   }
 
+  /** Every decided check of one applicant (index bySubject), newest first. */
+  async *subjectPages(subjectId: string): AsyncGenerator<SelfieResult[]> {
+    const pages = this.query({
+      IndexName: 'bySubject',
+      KeyConditionExpression: 'gsi4pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.subject(subjectId) },
+      ScanIndexForward: false,
+    });
+    for await (const page of pages) yield page.map((item) => selfieResultSchema.parse(item));
+  }
+
   /** The attempts that sent this vendor reference (index byReference); normally exactly one. */
   async attemptsByReference(reference: string): Promise<AttemptItem[]> {
     const attempts: AttemptItem[] = [];

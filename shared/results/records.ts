@@ -46,6 +46,9 @@ export const selfieResultSchema = z.looseObject({
   /** The typed reason code of `reason`/`lastError` (e.g. PREFLIGHT_TOO_SMALL, UNCERTAIN_CHARGE). */
   reasonCode: z.string().optional(),
   lastErrorCode: z.string().optional(),
+  /** The caller's IDs, from the upload's S3 user metadata (`subject-id`, `correlation-id`). */
+  subjectId: z.string().optional(),
+  correlationId: z.string().optional(),
 });
 export type SelfieResult = z.infer<typeof selfieResultSchema>;
 
@@ -136,6 +139,7 @@ export const keys = {
   reference: (reference: string) => `REF#${reference}`,
   budget: (scope: string) => `BUDGET#${scope}`,
   budgetSk: 'BUDGET',
+  subject: (subjectId: string) => `SUBJECT#${subjectId}`,
 };
 
 /** Conditional updates write null for "not known"; the schemas treat a null like an absent attribute. */

@@ -63,6 +63,34 @@ export interface DecisionRecord {
   lastError?: Reason;
   /** Set when this selfie owns the image's content claim and its outcome may be reused until then. */
   reuseUntilEpochSeconds?: number;
+  /** The caller's IDs from the upload's metadata; the subject is also the bySubject index key. */
+  subjectId?: string;
+  correlationId?: string;
+}
+
+/**
+ * The SET clauses for the caller's IDs, only when present: an index key attribute may be absent but
+ * never null, so a selfie without a subject stays out of the bySubject index.
+ */
+function selfieIdsUpdate(
+  record: Pick<DecisionRecord, 'subjectId' | 'correlationId' | 'decidedAt'>,
+  selfieId: string,
+  values: Record<string, unknown>,
+): string[] {
+  const clauses: string[] = [];
+  if (record.subjectId) {
+    Object.assign(values, {
+      ':subject': record.subjectId,
+      ':g4pk': keys.subject(record.subjectId),
+      ':g4sk': keys.decisionSk(record.decidedAt, selfieId),
+    });
+    clauses.push(', subjectId = :subject, gsi4pk = :g4pk, gsi4sk = :g4sk');
+  }
+  if (record.correlationId) {
+    values[':correlation'] = record.correlationId;
+    clauses.push(', correlationId = :correlation');
+  }
+  return clauses;
 }
 
 export type LeaseResult =
@@ -371,6 +399,8 @@ export class SelfieLifecycle {
     const { decision, decidedAt, totals, summarized } = record;
     const claimed = record.sha256 !== undefined && record.reuseUntilEpochSeconds !== undefined;
     const retries = Math.max(0, totals.calls - 1) - Math.max(0, summarized.calls - 1);
+    const values: Record<string, unknown> = {};
+    const idClauses = selfieIdsUpdate(record, holder.selfieId, values);
     const transactItems: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       {
         Update: {
@@ -383,6 +413,7 @@ export class SelfieLifecycle {
             'debitStatus = :debit, transactionReference = :ref, duplicateOf = :dup, lastError = :lastError,',
             'lastErrorCode = :lastErrorCode, sha256 = :sha, preflight = :pf, attempts = :calls, paidCalls = :paid,',
             'uncertainCalls = :uncertain, summarized = :totals, leaseUntil = :zero',
+            ...idClauses,
           ].join(' '),
           ConditionExpression: `${NOT_TERMINAL} AND ${LEASE_HELD_OR_FREE}`,
           ExpressionAttributeNames: STATE,
@@ -413,6 +444,7 @@ export class SelfieLifecycle {
             ':uncertain': totals.uncertain,
             ':totals': totals,
             ':zero': 0,
+            ...values,
           },
         },
       },

@@ -2,7 +2,8 @@
  * The results table's keys and indexes, shared by the CDK stack and the local cloud.
  * Access patterns (DESIGN.md): one selfie with its attempts (pk), one batch by state (byBatch),
  * one decision over a date range (byDecisionDate, one partition per decision and day),
- * a vendor reference back to its selfie (byReference), per-batch counts (an aggregate item).
+ * a vendor reference back to its selfie (byReference), one applicant's checks (bySubject),
+ * per-batch counts (an aggregate item).
  */
 export const resultsTableDefinition = {
   partitionKey: 'pk',
@@ -12,6 +13,8 @@ export const resultsTableDefinition = {
     byBatch: { partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     byDecisionDate: { partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     byReference: { partitionKey: 'gsi3pk', sortKey: 'sk' },
+    /** Every check of one applicant (S3 metadata `subject-id`), by decision time. */
+    bySubject: { partitionKey: 'gsi4pk', sortKey: 'gsi4sk' },
   },
 } as const;
 

@@ -16,6 +16,8 @@ import {
   type SelfieLifecycle,
 } from '../results/selfie-lifecycle.ts';
 import type { SpendBudget } from '../results/spend-budget.ts';
+import type { LoadedSelfie } from '../s3-objects.ts';
+import type { SelfieIds } from '../selfie-metadata.ts';
 import { HELD_RECHECK_SECONDS, redeliveryDelaySeconds } from './policy.ts';
 import { formatReason, type Reason } from './reasons.ts';
 import type { VendorBreaker } from './vendor-breaker.ts';
@@ -29,8 +31,8 @@ export interface VerificationDeps {
   spendCap: { perBatch?: number; perDay?: number };
   /** After this many uncertain calls a selfie is not called again automatically: REVIEW, UNCERTAIN_CHARGE. */
   maxUncertainCalls: number;
-  /** The object's bytes, or undefined when it no longer exists. */
-  loadSelfie(ref: VerifySelfieMessage): Promise<Buffer | undefined>;
+  /** The object's bytes and user metadata, or undefined when it no longer exists. */
+  loadSelfie(ref: VerifySelfieMessage): Promise<LoadedSelfie | undefined>;
   vendor: LivenessCaller;
   breaker: VendorBreaker;
   preflightLimits: PreflightLimits;
@@ -86,6 +88,8 @@ export class DeliveryRun {
   preflight: SelfieResult['preflight'];
   /** Set when this selfie holds the content claim for its bytes. */
   ownsContentClaim = false;
+  /** The caller's subject and correlation IDs, once read from the object's metadata. */
+  ids: SelfieIds = {};
 
   constructor(
     readonly message: VerifySelfieMessage,
@@ -119,6 +123,7 @@ export class DeliveryRun {
         : undefined;
     const full: DecisionRecord = {
       ...record,
+      ...this.ids,
       decidedAt,
       totals: this.totals,
       summarized: this.summarized,

@@ -15,6 +15,7 @@ export type ReasonCode =
   | 'RETRIES_EXHAUSTED'
   | PreflightRejectionReason
   | 'KEY_TOO_LONG'
+  | 'BAD_METADATA'
   // Waits: the selfie is fine and will be verified later; none of these uses up its deliveries.
   | 'DUPLICATE_IN_PROGRESS'
   | 'VENDOR_PAUSED'

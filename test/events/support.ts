@@ -1,10 +1,10 @@
 import type { Decision } from '../../shared/decision.ts';
-import type { OutcomeEventDetail } from '../../shared/events/outcome-event.ts';
+import type { OutcomeEventDetailV1 } from '../../shared/events/outcome-event.ts';
 
-/** A valid outcome detail; tests override what they are about. */
+/** A valid (version 1) outcome detail; tests override what they are about. */
 export function outcomeDetail(
-  overrides: Partial<OutcomeEventDetail> & { decision?: Decision } = {},
-): OutcomeEventDetail {
+  overrides: Partial<OutcomeEventDetailV1> & { decision?: Decision } = {},
+): OutcomeEventDetailV1 {
   return {
     schemaVersion: 1,
     selfieId: 'selfie-bucket/uploads/batch-7/alice.jpg',

@@ -120,16 +120,26 @@ describe('LocalUploadRetention on its own', () => {
   const s3 = createS3Client(emulatorEndpoints());
   const noResults = {} as SelfieLifecycle;
 
-  it('keeps a FAILED selfie’s upload for a redrive and deletes a final one', async () => {
+  it('keeps the uploads of FAILED (for a redrive), REVIEW and NOT_VERIFIED (for a reviewer) selfies and deletes a final one', async () => {
     // Prepare
     const bucket = uniqueName('retention');
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    for (const key of ['uploads/b/failed.jpg', 'uploads/b/verified.jpg', 'uploads/b/other.jpg']) {
+    for (const key of [
+      'uploads/b/failed.jpg',
+      'uploads/b/review.jpg',
+      'uploads/b/not-verified.jpg',
+      'uploads/b/verified.jpg',
+      'uploads/b/other.jpg',
+    ]) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
     }
     const retention = new LocalUploadRetention(s3, bucket, noResults);
     const context = { id: 'e-1', time: new Date(), account: '000000000000', region: 'us-east-1' };
-    const outcome = (key: string, decision: 'FAILED' | 'VERIFIED', inBucket = bucket) =>
+    const outcome = (
+      key: string,
+      decision: 'FAILED' | 'REVIEW' | 'NOT_VERIFIED' | 'VERIFIED',
+      inBucket = bucket,
+    ) =>
       toEventEnvelope(
         outcomeDetail({ bucket: inBucket, key, selfieId: `${inBucket}/${key}`, decision }),
         context,
@@ -137,10 +147,17 @@ describe('LocalUploadRetention on its own', () => {
 
     // Act
     await retention.onOutcome(outcome('uploads/b/failed.jpg', 'FAILED'));
+    await retention.onOutcome(outcome('uploads/b/review.jpg', 'REVIEW'));
+    await retention.onOutcome(outcome('uploads/b/not-verified.jpg', 'NOT_VERIFIED'));
     await retention.onOutcome(outcome('uploads/b/verified.jpg', 'VERIFIED'));
     await retention.onOutcome(outcome('uploads/b/other.jpg', 'VERIFIED', 'another-bucket'));
 
     // Assess
-    expect(await keysIn(s3, bucket)).toEqual(['uploads/b/failed.jpg', 'uploads/b/other.jpg']);
+    expect(await keysIn(s3, bucket)).toEqual([
+      'uploads/b/failed.jpg',
+      'uploads/b/not-verified.jpg',
+      'uploads/b/other.jpg',
+      'uploads/b/review.jpg',
+    ]);
   });
 });

@@ -4,9 +4,10 @@ import { outcomeRules } from '../../shared/events/rules.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
+/** Outcomes and reviewers' verdicts: the archive and the webhook take both. */
 const allOutcomes = {
   source: [pipelineSettings.events.source],
-  'detail-type': [pipelineSettings.events.detailType],
+  'detail-type': [pipelineSettings.events.detailType, pipelineSettings.events.reviewDetailType],
 };
 
 describe('outcome events: bus, shared rules, archive', () => {
