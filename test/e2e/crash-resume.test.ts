@@ -50,8 +50,10 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
   it(
     'resumes to every file decided, with no reference charged twice and one event per selfie',
     async () => {
-      // Prepare: a slow vendor and few slots, so the kill lands while calls are in flight
-      const args = runArgs(corpusDir, BATCH, stateDir, '--seed', 'e2e-crash');
+      // Prepare: a slow vendor and few slots, so the kill lands while calls are in flight. The vendor
+      // deduplicates repeated references here: this test is about the resume resending the open
+      // references (the reliability suite also covers a vendor that charges every request).
+      const args = runArgs(corpusDir, BATCH, stateDir, '--seed', 'e2e-crash', '--dedupe-references', 'on');
       const slow = [...sandboxFaults.slice(0, 4), '--latency-ms', '150-400', '--concurrency', '4'];
       const first = startCli([...args, ...slow]);
       const deadline = Date.now() + 60_000;
