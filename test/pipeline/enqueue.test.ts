@@ -1,14 +1,29 @@
 import { GetObjectCommand as GetS3Object } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueUploads } from '../../shared/enqueue/enqueue-uploads.ts';
 import { parseVerifySelfieMessage, serializeVerifySelfieMessage } from '../../shared/messages.ts';
 import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
+/**
+ * Takes what the work queue holds and deletes it, so no test sees another's messages: the fixture's
+ * 1 s visibility timeout would otherwise bring them back for the next test on a busy machine.
+ */
 async function receiveAll(sqs: SQSClient, queueUrl: string) {
   const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
-  return (out.Messages ?? []).map((m) => parseVerifySelfieMessage(m.Body ?? ''));
+  const messages = out.Messages ?? [];
+  await Promise.all(
+    messages.map((m) =>
+      sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle })),
+    ),
+  );
+  return messages.map((m) => parseVerifySelfieMessage(m.Body ?? ''));
 }
 
 describe('enqueue handler (S3 ObjectCreated → results table + work queue)', () => {
