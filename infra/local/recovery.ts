@@ -82,12 +82,14 @@ async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Pr
     const page = await db.send(
       new ScanCommand({
         TableName: tableName,
-        FilterExpression: 'sk = :result AND #state IN (:received, :processing)',
+        // HELD too: the message that would have looked at its budget again lived in memory.
+        FilterExpression: 'sk = :result AND #state IN (:received, :processing, :held)',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: {
           ':result': keys.result,
           ':received': 'RECEIVED',
           ':processing': 'PROCESSING',
+          ':held': 'HELD',
         },
         ExclusiveStartKey: start,
         ConsistentRead: true,
