@@ -86,8 +86,16 @@ export async function openStackSession(
     // AWS scales the workers; nothing here holds the uploads in memory, so no window is needed.
     uploadWindow: Number.POSITIVE_INFINITY,
     uploadPrefix,
-    async upload(key, body) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    async upload(key, body, metadata) {
+      // The applicant's IDs travel as S3 user metadata (run --manifest), as on the local cloud.
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ...(metadata ? { Metadata: metadata } : {}),
+        }),
+      );
     },
     summary: (batchId) => repository.getBatchSummary(batchId),
     async uploadedKeys(batchId) {

@@ -231,4 +231,54 @@ describe('liveness-batch run DIR --stack NAME --outputs FILE (child processes, a
     },
     E2E_TIMEOUT_MS,
   );
+
+  it(
+    'run --manifest --stack uploads the listed files with the applicant IDs as S3 metadata, onto the results',
+    async () => {
+      // Prepare: two files of the corpus, each for an applicant
+      const listed = corpus.files.slice(0, 2);
+      const manifest = join(root, 'manifest.csv');
+      await writeFile(
+        manifest,
+        [
+          'file,subject_id,correlation_id',
+          ...listed.map((file, i) => `full/${file},applicant-${i},check-${i}`),
+        ].join('\n'),
+      );
+
+      // Act
+      const exit = await startCli(
+        [
+          'run',
+          '--manifest',
+          manifest,
+          '--stack',
+          STACK,
+          '--outputs',
+          outputsFile,
+          '--batch',
+          'stack-manifest',
+          '--json',
+        ],
+        awsEnv,
+      ).done;
+
+      // Assess
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(parseRunResult(exit.stdout)).toMatchObject({ host: 'stack', uploaded: 2, total: 2 });
+      const db = createDocumentClient({ ...host, localCredentials: true });
+      try {
+        const results = [];
+        for await (const page of new AuditQueries(db, host.tableName).batchPages('stack-manifest'))
+          results.push(...page);
+        expect(results.map((r) => [r.subjectId, r.correlationId]).sort()).toEqual([
+          ['applicant-0', 'check-0'],
+          ['applicant-1', 'check-1'],
+        ]);
+      } finally {
+        db.destroy();
+      }
+    },
+    E2E_TIMEOUT_MS,
+  );
 });
