@@ -1,5 +1,11 @@
 import { GetObjectCommand as GetS3Object } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueUploads } from '../../shared/enqueue/enqueue-uploads.ts';
 import { parseVerifySelfieMessage, serializeVerifySelfieMessage } from '../../shared/messages.ts';
@@ -152,5 +158,60 @@ describe('work queue message body', () => {
     expect(body).not.toMatch(/[\u{10000}-\u{10FFFF}]/u);
     expect(body).toContain('\\ud83d\\ude00');
     expect(parseVerifySelfieMessage(body)).toEqual(message);
+  });
+});
+
+describe('work queue message body through real SQS (fauxqs)', () => {
+  let pipeline: PipelineFixture;
+  beforeAll(async () => {
+    pipeline = await createPipelineFixture();
+  });
+  afterAll(() => pipeline.stop());
+
+  it('escapes every character SQS refuses (U+FFFE, U+FFFF, C0 controls, astral) and the received body parses back to the same key', async () => {
+    // Prepare: SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+    const key = 'uploads/odd/a\uFFFEb\uFFFFc\u0000d\u0001e\u001ff\u007fg\u0085h\tj\uE000k\uFFFDl 😀 𝒜.jpg';
+    const message = {
+      bucket: pipeline.bucket,
+      key,
+      selfieId: `s3://${pipeline.bucket}/${key}`,
+      batchId: 'odd',
+      receivedAt: '2026-12-02T00:00:00.000Z',
+    };
+
+    // Act
+    const body = serializeVerifySelfieMessage(message);
+    await pipeline.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.workQueue.queueUrl, MessageBody: body }),
+    );
+    const out = await pipeline.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: pipeline.workQueue.queueUrl, WaitTimeSeconds: 1 }),
+    );
+    const received = out.Messages?.[0];
+    await pipeline.sqs.send(
+      new DeleteMessageCommand({
+        QueueUrl: pipeline.workQueue.queueUrl,
+        ReceiptHandle: received?.ReceiptHandle,
+      }),
+    );
+
+    // Assess
+    expect(body).not.toMatch(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/u);
+    expect(received?.Body).toBe(body);
+    expect(parseVerifySelfieMessage(received?.Body ?? '')).toEqual(message);
+  });
+
+  it('enqueues an upload whose key holds U+FFFE and U+FFFF: the work queue takes its message', async () => {
+    // Prepare
+    const key = 'uploads/nonchar/face \uFFFE\uFFFF.jpg';
+    const record = await pipeline.upload(key, await syntheticFace({ seed: 801, width: 200, height: 260 }));
+
+    // Act
+    const summary = await pipeline.enqueue([record]);
+    const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
+
+    // Assess
+    expect(summary.enqueued).toBe(1);
+    expect(messages.map((m) => m.key)).toContain(key);
   });
 });
