@@ -22,7 +22,8 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     load: async () => (await import('./audit.ts')).auditCommand,
   },
   redrive: {
-    summary: 'Move DLQ messages back to the work queue, reopening their FAILED results (--dry-run lists)',
+    summary:
+      'Move DLQ messages back to the work queue, or (--failed) re-queue FAILED results; reopens them (--dry-run lists)',
     load: async () => (await import('./redrive.ts')).redriveCommand,
   },
   report: {
