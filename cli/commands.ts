@@ -26,6 +26,11 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
       'Move DLQ messages back to the work queue, or (--failed) re-queue FAILED results; reopens them (--dry-run lists)',
     load: async () => (await import('./redrive.ts')).redriveCommand,
   },
+  republish: {
+    summary:
+      'Publish outcome events again from the results table (--batch or --selfie), with stable event ids',
+    load: async () => (await import('./republish.ts')).republishCommand,
+  },
   report: {
     summary:
       'Write a self-contained HTML report of a batch: decisions, scores, latency, cost, items to review',

@@ -2,7 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { isTerminal } from '../decision.ts';
-import { type OutcomeEventDetail, toPutEventsEntry } from '../events/outcome-event.ts';
+import { type OutcomeEventDetail, outcomeEventId, toPutEventsEntry } from '../events/outcome-event.ts';
 import { type EventPublisher, publishAll } from '../events/publisher.ts';
 import { keys, type SelfieResult, selfieResultSchema, withoutNulls } from '../results/records.ts';
 
@@ -25,8 +25,10 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
 }
 
 export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
+  const decidedAt = result.decidedAt ?? result.updatedAt;
   return {
     schemaVersion: 1,
+    eventId: outcomeEventId(result.selfieId, decidedAt),
     selfieId: result.selfieId,
     bucket: result.bucket,
     key: result.key,
@@ -43,7 +45,7 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
     paidCalls: result.paidCalls,
     uncertainCalls: result.uncertainCalls,
     receivedAt: result.receivedAt,
-    decidedAt: result.decidedAt ?? result.updatedAt,
+    decidedAt,
   };
 }
 
