@@ -2,8 +2,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRepublish } from '../../cli/republish.ts';
@@ -215,36 +227,54 @@ describe('liveness-batch republish onto the local host bus', () => {
 
   it('refuses unclear requests with what to pass instead', async () => {
     // Act / Assess
-    await expect(republish()).rejects.toThrow(/--batch B or --selfie ID/);
-    await expect(republish('--batch', BATCH, '--selfie', 'x')).rejects.toThrow(/--batch B or --selfie ID/);
+    await expect(republish()).rejects.toThrow(/Say what to republish/);
+    await expect(republish('--batch', BATCH, '--selfie', 'x')).rejects.toThrow(/Say what to republish/);
   });
 });
 
+/** An io whose CloudFormation answers the stack outputs over the test resources, and whose EventBridge is `eventBridge`. */
+function stackIo(extraOutputs: Record<string, string>, eventBridge: EventPublisher) {
+  const cloudFormation = () => ({
+    send: async (_: DescribeStacksCommand) => ({
+      Stacks: [
+        {
+          Outputs: Object.entries({
+            ResultsTableName: pipeline.tableName,
+            EventBusName: 'liveness-outcomes',
+            WorkQueueUrl: pipeline.workQueue.queueUrl,
+            WorkDlqUrl: pipeline.dlq.queueUrl,
+            ...extraOutputs,
+          }).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+        },
+      ],
+    }),
+  });
+  return Object.assign(captureIo({ cloudFormation: cloudFormation as never }), {
+    eventBridge: () => eventBridge,
+  });
+}
+
+/** Runs `fn` with the SDK's endpoint variables pointing `--stack` clients at the emulators. */
+async function withLocalAws<T>(fn: () => Promise<T>): Promise<T> {
+  const endpoints = emulatorEndpoints();
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_REGION: 'us-east-1',
+  });
+  try {
+    return await fn();
+  } finally {
+    process.env = saved;
+  }
+}
+
 describe('liveness-batch republish --stack (CloudFormation and EventBridge mocked: no emulator for them; the table is DynamoDB Local)', () => {
   it('sends PutEvents to the stack bus with the same details, and exits 1 naming the entries EventBridge kept refusing', async () => {
-    // Prepare: the --stack clients reach DynamoDB Local through the SDK's endpoint variable.
-    const endpoints = emulatorEndpoints();
-    const saved = { ...process.env };
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
-    });
-    const cloudFormation = () => ({
-      send: async (_: DescribeStacksCommand) => ({
-        Stacks: [
-          {
-            Outputs: Object.entries({
-              ResultsTableName: pipeline.tableName,
-              EventBusName: 'liveness-outcomes',
-              WorkQueueUrl: pipeline.workQueue.queueUrl,
-              WorkDlqUrl: pipeline.dlq.queueUrl,
-            }).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
-          },
-        ],
-      }),
-    });
+    // Prepare
     const sent: PutEventsRequestEntry[] = [];
     const refused = decided.find((r) => r.decision === 'REJECTED') as SelfieResult;
     const eventBridge: EventPublisher = {
@@ -258,17 +288,10 @@ describe('liveness-batch republish --stack (CloudFormation and EventBridge mocke
         return { failedEntryCount: results.filter((r) => 'errorCode' in r).length, entries: results };
       },
     };
-    const io = Object.assign(captureIo({ cloudFormation: cloudFormation as never }), {
-      eventBridge: () => eventBridge,
-    });
+    const io = stackIo({}, eventBridge);
 
     // Act
-    let code: number;
-    try {
-      code = await runRepublish(['--batch', BATCH, '--stack', 'LivenessBatch'], io);
-    } finally {
-      process.env = saved;
-    }
+    const code = await withLocalAws(() => runRepublish(['--batch', BATCH, '--stack', 'LivenessBatch'], io));
 
     // Assess
     expect(code).toBe(1);
@@ -283,5 +306,113 @@ describe('liveness-batch republish --stack (CloudFormation and EventBridge mocke
     expect(
       sent.filter((e) => JSON.parse(e.Detail ?? '{}').selfieId === refused.selfieId).length,
     ).toBeGreaterThan(1);
+  });
+});
+
+describe('liveness-batch republish --from-failures (CloudFormation and EventBridge mocked; the stream is DynamoDB Local, the queue fauxqs)', () => {
+  it('replays the decided selfies a failure-queue pointer covers, deletes it, and keeps pointers it cannot read', async () => {
+    // Prepare: find the REJECTED outcome's record in the table's real stream.
+    const endpoints = emulatorEndpoints();
+    const streams = new DynamoDBStreamsClient({
+      region: 'us-east-1',
+      endpoint: endpoints.dynamodb,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const raw = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: endpoints.dynamodb,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const streamArn = (await raw.send(new DescribeTableCommand({ TableName: pipeline.tableName }))).Table
+      ?.LatestStreamArn as string;
+    const shards =
+      (await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ??
+      [];
+    const rejected = decided.find((r) => r.decision === 'REJECTED') as SelfieResult;
+    let pointer: { shardId: string; sequenceNumber: string } | undefined;
+    for (const shard of shards) {
+      let iterator = (
+        await streams.send(
+          new GetShardIteratorCommand({
+            StreamArn: streamArn,
+            ShardId: shard.ShardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        )
+      ).ShardIterator;
+      while (iterator && !pointer) {
+        const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+        if (!page.Records?.length) break;
+        const hit = page.Records.find(
+          (r) =>
+            r.dynamodb?.NewImage?.selfieId?.S === rejected.selfieId &&
+            r.dynamodb?.NewImage?.state?.S === 'REJECTED',
+        );
+        if (hit)
+          pointer = {
+            shardId: shard.ShardId as string,
+            sequenceNumber: hit.dynamodb?.SequenceNumber as string,
+          };
+        iterator = page.NextShardIterator;
+      }
+    }
+    if (!pointer) throw new Error('the REJECTED decision is not in the stream');
+    const failureQueueUrl = (
+      await pipeline.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('publish-failures') }))
+    ).QueueUrl as string;
+    const onFailure = (shardId: string, sequenceNumber: string) =>
+      JSON.stringify({
+        requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 },
+        version: '1.0',
+        timestamp: '2026-12-01T10:00:05.000Z',
+        DDBStreamBatchInfo: {
+          shardId,
+          startSequenceNumber: sequenceNumber,
+          endSequenceNumber: sequenceNumber,
+          approximateArrivalOfFirstRecord: '2026-12-01T10:00:00Z',
+          approximateArrivalOfLastRecord: '2026-12-01T10:00:01Z',
+          batchSize: 1,
+          streamArn,
+        },
+      });
+    for (const body of [
+      onFailure(pointer.shardId, pointer.sequenceNumber),
+      onFailure('shardId-00000001700000000000-0dead000', '000000000000000000001'),
+      'not json',
+    ]) {
+      await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: failureQueueUrl, MessageBody: body }));
+    }
+    const sent: PutEventsRequestEntry[] = [];
+    const io = stackIo(
+      { PublishFailureQueueUrl: failureQueueUrl },
+      {
+        async putEvents(entries) {
+          sent.push(...entries);
+          return { failedEntryCount: 0, entries: entries.map(() => ({ eventId: 'aws-id' })) };
+        },
+      },
+    );
+    // A stack target's SQS client sends to the queue URL's host, as on AWS; fauxqs's URLs name a host
+    // that does not resolve here, so the failure queue is read with the emulator's client.
+    Object.assign(io, { streams: () => streams, sqs: () => pipeline.sqs });
+
+    // Act
+    const code = await withLocalAws(() => runRepublish(['--from-failures', '--stack', 'LivenessBatch'], io));
+    const left = await pipeline.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: failureQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+
+    // Assess
+    expect(code).toBe(1);
+    expect(io.out()).toContain(`1 outcome(s) republished; message deleted: ${rejected.selfieId}`);
+    expect(io.out()).toMatch(/expired, kept \(the stream no longer holds these records/);
+    expect(io.out()).toContain('unreadable, kept');
+    expect(io.out()).toContain('3 pointer(s) read; 1 replayed, 2 kept');
+    expect(sent.map((e) => (JSON.parse(e.Detail ?? '{}') as OutcomeEventDetail).eventId)).toEqual([
+      eventIdOf(rejected),
+    ]);
+    expect((left.Messages ?? []).map((m) => m.Body).sort()).toEqual(
+      [onFailure('shardId-00000001700000000000-0dead000', '000000000000000000001'), 'not json'].sort(),
+    );
   });
 });
