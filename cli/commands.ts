@@ -28,7 +28,7 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
   },
   republish: {
     summary:
-      'Publish outcome events again from the results table (--batch or --selfie), with stable event ids',
+      'Publish outcome events again from the results table (--batch, --selfie, --from-failures), with stable event ids',
     load: async () => (await import('./republish.ts')).republishCommand,
   },
   report: {
