@@ -41,9 +41,15 @@ function jsonEscape(char: string): string {
 }
 
 /**
- * The message body: JSON with every character SQS refuses written as a \u escape, so any S3 key can
- * be queued and the body parses back to the same key everywhere.
+ * JSON of `value` that SQS accepts whatever strings it holds: every character SQS refuses is written
+ * as a \u escape, and the text parses back to the same value. For any body sent to SQS that carries
+ * S3 keys (work messages, outcome events sent to queues).
  */
+export function toSqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(REFUSED_BY_SQS, jsonEscape);
+}
+
+/** The work-queue message body, SQS-safe (see `toSqsSafeJson`) so any S3 key can be queued. */
 export function serializeVerifySelfieMessage(message: VerifySelfieMessage): string {
-  return JSON.stringify(verifySelfieMessageSchema.parse(message)).replace(REFUSED_BY_SQS, jsonEscape);
+  return toSqsSafeJson(verifySelfieMessageSchema.parse(message));
 }
