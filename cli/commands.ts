@@ -22,8 +22,14 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     load: async () => (await import('./audit.ts')).auditCommand,
   },
   redrive: {
-    summary: 'Move DLQ messages back to the work queue, reopening their FAILED results (--dry-run lists)',
+    summary:
+      'Move DLQ messages back to the work queue, or (--failed) re-queue FAILED results; reopens them (--dry-run lists)',
     load: async () => (await import('./redrive.ts')).redriveCommand,
+  },
+  republish: {
+    summary:
+      'Publish outcome events again from the results table (--batch, --selfie, --from-failures), with stable event ids',
+    load: async () => (await import('./republish.ts')).republishCommand,
   },
   report: {
     summary:

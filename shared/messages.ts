@@ -26,18 +26,30 @@ export function parseVerifySelfieMessage(body: string): VerifySelfieMessage {
 }
 
 /**
- * The message body. Characters outside the Basic Multilingual Plane (emoji in a file name) are
- * written as JSON \u escapes: SQS accepts them raw, but the local emulator refuses them, and the
- * escaped form parses back to the same key everywhere.
+ * Every character SQS refuses in a message body. SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF |
+ * #xE000-#xFFFD | #x10000-#x10FFFF; the local emulator refuses #x10000-#x10FFFF too. JSON.stringify
+ * already escapes C0 controls and lone surrogates, but not U+FFFE/U+FFFF (legal in an S3 key) nor
+ * characters outside the Basic Multilingual Plane (emoji in a file name), so those are matched here.
  */
+const REFUSED_BY_SQS = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu;
+
+/** `\uXXXX` JSON escapes of one character (a surrogate pair above U+FFFF): the same string once parsed. */
+function jsonEscape(char: string): string {
+  let escaped = '';
+  for (let i = 0; i < char.length; i++) escaped += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return escaped;
+}
+
+/**
+ * JSON of `value` that SQS accepts whatever strings it holds: every character SQS refuses is written
+ * as a \u escape, and the text parses back to the same value. For any body sent to SQS that carries
+ * S3 keys (work messages, outcome events sent to queues).
+ */
+export function toSqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(REFUSED_BY_SQS, jsonEscape);
+}
+
+/** The work-queue message body, SQS-safe (see `toSqsSafeJson`) so any S3 key can be queued. */
 export function serializeVerifySelfieMessage(message: VerifySelfieMessage): string {
-  return JSON.stringify(verifySelfieMessageSchema.parse(message)).replace(
-    /[\u{10000}-\u{10FFFF}]/gu,
-    (char) => {
-      const code = char.codePointAt(0) ?? 0;
-      const high = Math.floor((code - 0x10000) / 0x400) + 0xd800;
-      const low = ((code - 0x10000) % 0x400) + 0xdc00;
-      return `\\u${high.toString(16)}\\u${low.toString(16)}`;
-    },
-  );
+  return toSqsSafeJson(verifySelfieMessageSchema.parse(message));
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { DECISIONS } from '../decision.ts';
@@ -18,6 +19,12 @@ const isoTime = z.iso.datetime({ offset: true });
  */
 export const outcomeEventDetailV1Schema = z.object({
   schemaVersion: z.literal(1),
+  /**
+   * The outcome's identity, the same on every publish of one decision (the stream's, a retried one,
+   * `republish`): consumers deduplicate by it. EventBridge gives each PutEvents a new envelope `id`,
+   * so that id cannot serve. See `outcomeEventId`. Added in place: consumers ignore unknown fields.
+   */
+  eventId: z.string().regex(/^[0-9a-f]{64}$/),
   selfieId: z.string().min(1),
   bucket: z.string().min(1),
   key: z.string().min(1),
@@ -56,6 +63,14 @@ export const outcomeEventDetailSchema = z.discriminatedUnion('schemaVersion', [
 
 export type OutcomeEventDetail = z.infer<typeof outcomeEventDetailSchema>;
 export type OutcomeEventDetailV1 = z.infer<typeof outcomeEventDetailV1Schema>;
+
+/**
+ * `eventId` of an outcome: hex SHA-256 of `<selfieId>\n<decidedAt>`. One decision of one selfie has
+ * one decidedAt (a redriven selfie decided again gets a new one, so a new outcome and a new id).
+ */
+export function outcomeEventId(selfieId: string, decidedAt: string): string {
+  return createHash('sha256').update(`${selfieId}\n${decidedAt}`, 'utf8').digest('hex');
+}
 export type OutcomeEventEnvelope = EventEnvelope<OutcomeEventDetail>;
 
 /** The envelope as a consumer (review queue, ops queue, archive) receives it. */

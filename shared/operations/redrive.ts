@@ -6,7 +6,13 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { verifySelfieMessageSchema } from '../messages.ts';
+import {
+  serializeVerifySelfieMessage,
+  type VerifySelfieMessage,
+  verifySelfieMessageSchema,
+} from '../messages.ts';
+import type { AuditQueries, DecisionRange } from '../results/audit-queries.ts';
+import type { SelfieResult } from '../results/records.ts';
 import type { OperatorHistory } from './selfie-history.ts';
 
 /** What happened to one DLQ message. */
@@ -147,4 +153,131 @@ async function classify(history: OperatorHistory, selfieId: string): Promise<Red
   return result.state === 'RECEIVED' || result.state === 'PROCESSING' || result.state === 'HELD'
     ? 'already-open'
     : 'decided';
+}
+
+/** What happened to one FAILED result. */
+export interface RedrivenResult {
+  selfieId: string;
+  batchId: string;
+  /** The FAILED decision's reason, as recorded. */
+  reason?: string;
+  /**
+   * reopened: FAILED -> RECEIVED and its message sent to the work queue (in a dry run: would be);
+   * requeued: reopened by an earlier redrive whose send did not happen, sent now (a duplicate message is
+   * harmless: the worker's lease and terminal check let one delivery decide); changed: no longer FAILED
+   * when reopened (another redrive or the worker got there first), left alone.
+   */
+  result: 'reopened' | 'requeued' | 'changed';
+}
+
+export interface FailedRedriveSummary {
+  dryRun: boolean;
+  /** Messages sent to the work queue (0 in a dry run). */
+  queued: number;
+  results: RedrivenResult[];
+}
+
+export interface FailedRedriveOptions {
+  sqs: SQSClient;
+  workQueueUrl: string;
+  queries: AuditQueries;
+  history: OperatorHistory;
+  /** One batch (index byBatch), or FAILED decisions over a date range (index byDecisionDate). Never a scan. */
+  select: { batchId: string } | { range: DecisionRange };
+  dryRun: boolean;
+  now?: () => Date;
+  onResult?: (result: RedrivenResult) => void;
+}
+
+/** The work-queue message of a result: what enqueue sent for it, rebuilt from the table. */
+export function messageForResult(result: SelfieResult): VerifySelfieMessage {
+  return {
+    selfieId: result.selfieId,
+    bucket: result.bucket,
+    key: result.key,
+    ...(result.versionId ? { versionId: result.versionId } : {}),
+    batchId: result.batchId,
+    receivedAt: result.receivedAt,
+  };
+}
+
+/**
+ * `redrive --failed`: reopens FAILED results and queues them again, whether or not their message is
+ * still in the DLQ (the DLQ keeps messages 14 days; a selfie can also end FAILED without reaching it).
+ * Per result: reopen (FAILED -> RECEIVED, batch FAILED -1, a REDRIVE history item, one transaction),
+ * then send its work message. Reopened first, because the worker skips a message whose result is
+ * still FAILED. If the send fails the result stays RECEIVED without a message: the error names it,
+ * and `redrive --failed --batch B` sends it again (it re-queues RECEIVED results an earlier redrive
+ * reopened). A dry run only lists.
+ */
+export async function redriveFailedResults(options: FailedRedriveOptions): Promise<FailedRedriveSummary> {
+  const { sqs, history, queries } = options;
+  const now = options.now ?? (() => new Date());
+  const summary: FailedRedriveSummary = { dryRun: options.dryRun, queued: 0, results: [] };
+  const handled = new Set<string>();
+  // History sort keys hold the time: keep them distinct within one run.
+  let lastAt = 0;
+  const historyTime = () => {
+    lastAt = Math.max(now().getTime(), lastAt + 1);
+    return new Date(lastAt).toISOString();
+  };
+  const failedPages =
+    'batchId' in options.select
+      ? queries.batchPages(options.select.batchId, 'FAILED')
+      : queries.decisionPages('FAILED', options.select.range);
+  for await (const page of failedPages) {
+    for (const failed of page) {
+      if (options.dryRun) {
+        report(failed, 'reopened');
+        continue;
+      }
+      const reopened = await history.reopenForRedrive(failed.selfieId, historyTime());
+      if (reopened !== 'reopened') {
+        report(failed, 'changed');
+        continue;
+      }
+      await send(failed);
+      report(failed, 'reopened');
+    }
+  }
+  if ('batchId' in options.select) {
+    for await (const page of queries.batchPages(options.select.batchId, 'RECEIVED')) {
+      // Not the ones this run just reopened and sent: only those an earlier run left unsent.
+      for (const open of page.filter((r) => r.redrivenAt !== undefined && !handled.has(r.selfieId))) {
+        if (!options.dryRun) await send(open);
+        report(open, 'requeued');
+      }
+    }
+  }
+  return summary;
+
+  async function send(result: SelfieResult) {
+    try {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: options.workQueueUrl,
+          MessageBody: serializeVerifySelfieMessage(messageForResult(result)),
+        }),
+      );
+    } catch (error) {
+      throw new Error(
+        `${result.selfieId} was reopened (now RECEIVED) but its work message could not be sent ` +
+          `(${error instanceof Error ? error.message : String(error)}). Fix the cause, then run ` +
+          `\`liveness-batch redrive --failed --batch ${result.batchId}\`: it sends reopened results again.`,
+      );
+    }
+    summary.queued += 1;
+  }
+
+  function report(result: SelfieResult, what: RedrivenResult['result']) {
+    handled.add(result.selfieId);
+    const redriven: RedrivenResult = {
+      selfieId: result.selfieId,
+      batchId: result.batchId,
+      ...(result.reason ? { reason: result.reason } : {}),
+      result: what,
+    };
+    summary.results.push(redriven);
+    options.onResult?.(redriven);
+  }
 }

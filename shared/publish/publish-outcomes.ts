@@ -2,7 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { isTerminal } from '../decision.ts';
-import { type OutcomeEventDetail, toPutEventsEntry } from '../events/outcome-event.ts';
+import { type OutcomeEventDetail, outcomeEventId, toPutEventsEntry } from '../events/outcome-event.ts';
 import { type EventPublisher, publishAll } from '../events/publisher.ts';
 import { keys, type SelfieResult, selfieResultSchema, withoutNulls } from '../results/records.ts';
 
@@ -31,8 +31,10 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
 }
 
 export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
+  const decidedAt = result.decidedAt ?? result.updatedAt;
   const v1 = {
     schemaVersion: 1 as const,
+    eventId: outcomeEventId(result.selfieId, decidedAt),
     selfieId: result.selfieId,
     bucket: result.bucket,
     key: result.key,
@@ -49,7 +51,7 @@ export function toOutcomeDetail(result: SelfieResult): OutcomeEventDetail {
     paidCalls: result.paidCalls,
     uncertainCalls: result.uncertainCalls,
     receivedAt: result.receivedAt,
-    decidedAt: result.decidedAt ?? result.updatedAt,
+    decidedAt,
   };
   // Version 2 only for uploads that carried IDs: version 1 consumers see no change otherwise.
   if (result.subjectId === undefined && result.correlationId === undefined) return v1;

@@ -1,5 +1,5 @@
 import type { Decision } from '../../shared/decision.ts';
-import type { OutcomeEventDetailV1 } from '../../shared/events/outcome-event.ts';
+import { type OutcomeEventDetailV1, outcomeEventId } from '../../shared/events/outcome-event.ts';
 
 /** A valid (version 1) outcome detail; tests override what they are about. */
 export function outcomeDetail(
@@ -7,6 +7,7 @@ export function outcomeDetail(
 ): OutcomeEventDetailV1 {
   return {
     schemaVersion: 1,
+    eventId: outcomeEventId('selfie-bucket/uploads/batch-7/alice.jpg', '2025-03-01T10:00:02.512Z'),
     selfieId: 'selfie-bucket/uploads/batch-7/alice.jpg',
     bucket: 'selfie-bucket',
     key: 'uploads/batch-7/alice.jpg',

@@ -3,11 +3,14 @@ import {
   DeleteMessageCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueueUploads } from '../../shared/enqueue/enqueue-uploads.ts';
+import { enqueueUploads, hashedSelfieId, MAX_SELFIE_ID_BYTES } from '../../shared/enqueue/enqueue-uploads.ts';
 import { parseVerifySelfieMessage, serializeVerifySelfieMessage } from '../../shared/messages.ts';
+import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
@@ -75,7 +78,7 @@ describe('enqueue handler (S3 ObjectCreated → results table + work queue)', ()
     const summary = await pipeline.enqueue([marker, outside, removed]);
 
     // Assess
-    expect(summary).toEqual({ enqueued: 0, alreadyKnown: 0, ignored: 3 });
+    expect(summary).toEqual({ enqueued: 0, alreadyKnown: 0, rejected: 0, ignored: 3 });
     expect(await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl)).toEqual([]);
   });
 
@@ -89,7 +92,10 @@ describe('enqueue handler (S3 ObjectCreated → results table + work queue)', ()
     // Act
     const first = await pipeline.enqueue([record]);
     const second = await pipeline.enqueue([record]);
-    const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
+    // Earlier tests' messages come back after their 1 s visibility timeout: look at this test's only.
+    const messages = (await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl)).filter((m) =>
+      m.key.startsWith('uploads/dup-event/'),
+    );
 
     // Assess
     expect(first.enqueued).toBe(1);
@@ -167,5 +173,144 @@ describe('work queue message body', () => {
     expect(body).not.toMatch(/[\u{10000}-\u{10FFFF}]/u);
     expect(body).toContain('\\ud83d\\ude00');
     expect(parseVerifySelfieMessage(body)).toEqual(message);
+  });
+});
+
+describe('work queue message body through real SQS (fauxqs)', () => {
+  let pipeline: PipelineFixture;
+  beforeAll(async () => {
+    pipeline = await createPipelineFixture();
+  });
+  afterAll(() => pipeline.stop());
+
+  it('escapes every character SQS refuses (U+FFFE, U+FFFF, C0 controls, astral) and the received body parses back to the same key', async () => {
+    // Prepare: SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+    const key = 'uploads/odd/a\uFFFEb\uFFFFc\u0000d\u0001e\u001ff\u007fg\u0085h\tj\uE000k\uFFFDl 😀 𝒜.jpg';
+    const message = {
+      bucket: pipeline.bucket,
+      key,
+      selfieId: `s3://${pipeline.bucket}/${key}`,
+      batchId: 'odd',
+      receivedAt: '2026-12-02T00:00:00.000Z',
+    };
+
+    // Act
+    const body = serializeVerifySelfieMessage(message);
+    await pipeline.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.workQueue.queueUrl, MessageBody: body }),
+    );
+    const out = await pipeline.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: pipeline.workQueue.queueUrl, WaitTimeSeconds: 1 }),
+    );
+    const received = out.Messages?.[0];
+    await pipeline.sqs.send(
+      new DeleteMessageCommand({
+        QueueUrl: pipeline.workQueue.queueUrl,
+        ReceiptHandle: received?.ReceiptHandle,
+      }),
+    );
+
+    // Assess
+    expect(body).not.toMatch(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/u);
+    expect(received?.Body).toBe(body);
+    expect(parseVerifySelfieMessage(received?.Body ?? '')).toEqual(message);
+  });
+
+  it('enqueues an upload whose key holds U+FFFE and U+FFFF: the work queue takes its message', async () => {
+    // Prepare
+    const key = 'uploads/nonchar/face \uFFFE\uFFFF.jpg';
+    const record = await pipeline.upload(key, await syntheticFace({ seed: 801, width: 200, height: 260 }));
+
+    // Act
+    const summary = await pipeline.enqueue([record]);
+    const messages = await receiveAll(pipeline.sqs, pipeline.workQueue.queueUrl);
+
+    // Assess
+    expect(summary.enqueued).toBe(1);
+    expect(messages.map((m) => m.key)).toContain(key);
+  });
+});
+
+describe('keys too long for the results table (DynamoDB: 2048-byte partition keys, 1024-byte sort keys)', () => {
+  let pipeline: PipelineFixture;
+  beforeAll(async () => {
+    pipeline = await createPipelineFixture();
+  });
+  afterAll(() => pipeline.stop());
+
+  /** A key under `uploads/<batch>/` whose selfie id (s3://bucket/key) is exactly `idBytes` long. */
+  const keyWithIdOf = (batch: string, idBytes: number, filler = 'a') => {
+    const head = `uploads/${batch}/`;
+    const room = idBytes - Buffer.byteLength(`s3://${pipeline.bucket}/${head}.jpg`);
+    const wide = filler.repeat(Math.floor(room / Buffer.byteLength(filler)));
+    return `${head}${wide}${'a'.repeat(room - Buffer.byteLength(wide))}.jpg`;
+  };
+
+  it('the longest selfie id the keys hold is 999 bytes: `<decidedAt>#<id>` of byDecisionDate is the longest sort key', () => {
+    // Assess
+    expect(MAX_SELFIE_ID_BYTES).toBe(1024 - Buffer.byteLength('2026-12-02T00:00:00.000Z#'));
+  });
+
+  it('an id one byte over is REJECTED KEY_TOO_LONG at enqueue: recorded under its hash, counted, never queued nor sent to the vendor', async () => {
+    // Prepare: 1000 bytes still fits `RECEIVED#<id>`, so before this check it failed only at the decision write.
+    const key = keyWithIdOf('long', MAX_SELFIE_ID_BYTES + 1);
+    const record = await pipeline.upload(key, await syntheticFace({ seed: 810, width: 200, height: 260 }));
+    const fullId = `s3://${pipeline.bucket}/${key}`;
+
+    // Act
+    const summary = await pipeline.enqueue([record]);
+    const again = await pipeline.enqueue([record]);
+    await pipeline.drain();
+
+    // Assess
+    expect(summary).toMatchObject({ enqueued: 0, rejected: 1 });
+    expect(again).toMatchObject({ enqueued: 0, rejected: 0, alreadyKnown: 1 });
+    expect(await pipeline.repository.getResult(fullId)).toBeUndefined();
+    const storedId = hashedSelfieId(fullId);
+    expect(storedId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const result = await pipeline.repository.getResult(storedId);
+    expect(result).toMatchObject({
+      state: 'REJECTED',
+      decision: 'REJECTED',
+      reasonCode: 'KEY_TOO_LONG',
+      bucket: pipeline.bucket,
+      key,
+      batchId: 'long',
+      attempts: 0,
+      paidCalls: 0,
+    });
+    expect(result?.reason).toContain(`${MAX_SELFIE_ID_BYTES + 1} bytes`);
+    expect(result?.reason).toContain(storedId);
+    expect(await pipeline.repository.getBatchSummary('long')).toMatchObject({ total: 1, REJECTED: 1 });
+    expect(pipeline.sandbox.ledger()).toEqual([]);
+    // The decided item is an outcome like any other: the stream publishes it.
+    const outcome = outcomeOf({
+      eventName: 'MODIFY',
+      dynamodb: { NewImage: marshall(result, { removeUndefinedValues: true }) as never },
+    });
+    expect(outcome).toMatchObject({ selfieId: storedId, key, decision: 'REJECTED' });
+    expect(outcome?.reason).toMatch(/^KEY_TOO_LONG: /);
+  });
+
+  it('an id of exactly the limit (multi-byte characters counted in bytes) is queued and decided by the worker', async () => {
+    // Prepare: 'é' is two bytes in UTF-8; the id is 999 bytes but far fewer characters.
+    const fitting = keyWithIdOf('edge', MAX_SELFIE_ID_BYTES, 'é');
+    const record = await pipeline.upload(
+      fitting,
+      await syntheticFace({ seed: 811, width: 240, height: 320 }),
+    );
+    const selfieId = `s3://${pipeline.bucket}/${fitting}`;
+
+    // Act
+    const summary = await pipeline.enqueue([record]);
+    await pipeline.drain();
+
+    // Assess
+    expect(Buffer.byteLength(selfieId)).toBe(MAX_SELFIE_ID_BYTES);
+    expect(selfieId.length).toBeLessThan(MAX_SELFIE_ID_BYTES);
+    expect(summary).toMatchObject({ enqueued: 1, rejected: 0 });
+    expect(['VERIFIED', 'NOT_VERIFIED', 'REVIEW']).toContain(
+      (await pipeline.repository.getResult(selfieId))?.decision,
+    );
   });
 });
