@@ -12,6 +12,7 @@ import {
   type PutEventsResultEntry,
 } from '../../shared/events/publisher.ts';
 import type { OutcomeRule, RuleTarget } from '../../shared/events/rules.ts';
+import { toSqsSafeJson } from '../../shared/messages.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 
 export type EnvelopeHandler = (envelope: EventEnvelope) => Promise<void>;
@@ -115,7 +116,7 @@ function validateEntry(entry: PutEventsRequestEntry): PutEventsResultEntry | und
 export function sqsTarget(sqsClient: Pick<SQSClient, 'send'>, queueUrl: string): EnvelopeHandler {
   return async (envelope) => {
     await sqsClient.send(
-      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(envelope) }),
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: toSqsSafeJson(envelope) }),
     );
   };
 }

@@ -27,6 +27,15 @@ export function outcomeOf(record: DynamoDBRecord): OutcomeEventDetail | undefine
   if (typeof reviewedAt === 'string' && typeof item.decidedAt === 'string' && reviewedAt >= item.decidedAt) {
     return undefined;
   }
+  // An operator's later write to a decided item (reconcile settling an uncertain call) moves updatedAt
+  // past decidedAt; it is not a new outcome either.
+  if (
+    typeof item.updatedAt === 'string' &&
+    typeof item.decidedAt === 'string' &&
+    item.updatedAt > item.decidedAt
+  ) {
+    return undefined;
+  }
   return toOutcomeDetail(selfieResultSchema.parse(withoutNulls(item)));
 }
 

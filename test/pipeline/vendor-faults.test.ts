@@ -1,9 +1,14 @@
 import { createServer, type Server } from 'node:http';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
 import { reconcileStatement } from '../../shared/operations/reconcile.ts';
 import { OperatorHistory } from '../../shared/operations/selfie-history.ts';
+import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 import { AuditQueries } from '../../shared/results/audit-queries.ts';
+import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
@@ -83,6 +88,15 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
       paidCalls: 2,
       uncertainCalls: 0,
     });
+    // Settling changed a decided item; its stream record is not a new outcome to publish.
+    const settledItem = await pipeline.db.send(
+      new GetCommand({ TableName: pipeline.tableName, Key: { pk: keys.selfie(selfieId), sk: keys.result } }),
+    );
+    const streamRecord = {
+      eventName: 'MODIFY',
+      dynamodb: { NewImage: marshall(settledItem.Item ?? {}, { removeUndefinedValues: true }) },
+    } as unknown as DynamoDBRecord;
+    expect(outcomeOf(streamRecord)).toBeUndefined();
   });
 
   it('answers after we gave up, vendor dedupes by reference: the resend gets the answer without a second charge; reconcile settles the first as not paid', async () => {
