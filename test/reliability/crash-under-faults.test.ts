@@ -27,8 +27,13 @@ const API_KEY = 'rk_RELIABILITY_do_not_log_7Hq2ZpX9wV';
 const MAX_KILLS = 4;
 /** What raw JPEG/PNG/WebP bytes look like once decoded as UTF-8 text (a replacement-character run, or the magic). */
 const rawImageMarkers = ['\uFFFD\uFFFD\uFFFD', 'JFIF', '\uFFFDPNG', 'WEBPVP8'];
-/** A kill lands this long after a start (ms, seeded): during boot, uploads, or vendor calls. */
-const KILL_WINDOW_MS = [1_500, 14_000] as const;
+/**
+ * A kill lands once the vendor has seen this many more calls since the run started (seeded), so it
+ * falls among vendor calls however long the host takes to boot on a busy machine.
+ */
+const KILL_AFTER_CALLS = [1, 8] as const;
+/** The firewall outage: it opens once the vendor has seen this many calls, and lasts 30 s. */
+const OUTAGE = { afterCalls: 12, ms: 30_000 } as const;
 
 /**
  * The same hostile run twice: with a vendor that deduplicates repeated references and with one that
@@ -78,8 +83,6 @@ describe.each([
         pendingDebitRate: 0.05,
         redirectRate: 0.03,
         redirectTo: `http://127.0.0.1:${redirectPort}/collect?token=never-sent`,
-        // A firewall blocks every call for 30 seconds, early in the first run.
-        forbiddenWindow: { fromSeconds: 3, toSeconds: 33 },
         dedupeReferences: dedupe,
         latencyMs: { min: 20, max: 200 },
         ledgerFile: join(root, 'vendor-ledger.jsonl'),
@@ -99,21 +102,26 @@ describe.each([
         API_KEY,
       );
       const random = seededRandom(SEED);
+      const outage = openOutageOnceCalled(sandbox);
       for (let run = 0; ; run++) {
         const cli = startCli(args);
-        const killAt =
+        const callsAtStart = sandbox.ledger().length;
+        const killAfter =
           run < MAX_KILLS
-            ? KILL_WINDOW_MS[0] + random() * (KILL_WINDOW_MS[1] - KILL_WINDOW_MS[0])
+            ? KILL_AFTER_CALLS[0] + Math.floor(random() * (KILL_AFTER_CALLS[1] - KILL_AFTER_CALLS[0] + 1))
             : undefined;
-        const timer =
-          killAt === undefined
+        const started = Date.now();
+        const watcher =
+          killAfter === undefined
             ? undefined
-            : setTimeout(() => {
-                kills.push({ afterMs: Math.round(killAt), ledgerEntries: sandbox.ledger().length });
+            : setInterval(() => {
+                if (sandbox.ledger().length < callsAtStart + killAfter) return;
+                clearInterval(watcher);
+                kills.push({ afterMs: Date.now() - started, ledgerEntries: sandbox.ledger().length });
                 cli.child.kill('SIGKILL');
-              }, killAt);
+              }, 20);
         const ended = await cli.done;
-        clearTimeout(timer);
+        clearInterval(watcher);
         outputs.push(ended.stdout, ended.stderr);
         if (ended.signal === 'SIGKILL') continue;
         if (ended.code !== 0)
@@ -121,6 +129,7 @@ describe.each([
         final = parseRunResult(ended.stdout);
         break;
       }
+      outage.stop();
       events = readEvents(stateDir);
       settled = await reconcileAgainstLedger(sandbox, root, stateDir);
       const faults = sandbox.ledger().reduce<Record<string, number>>((acc, e) => {
@@ -286,4 +295,33 @@ async function reconcileAgainstLedger(sandbox: RunningSandbox, root: string, sta
   const audit = await startCli(['audit', '--batch', BATCH, '--state-dir', stateDir, '--format', 'json']).done;
   const summary = JSON.parse(audit.stdout).summary as { paidCalls: number; uncertainCalls: number };
   return { ...summary, settled: JSON.parse(reconcile.stdout).settled };
+}
+
+/**
+ * A firewall in front of the vendor blocks every call for 30 seconds, once calls are flowing: every
+ * other fault is off meanwhile (the fault shares add up to at most 1), and back on afterwards.
+ */
+function openOutageOnceCalled(sandbox: RunningSandbox) {
+  const faults = {
+    pendingRate: sandbox.options.pendingRate,
+    errorRate: sandbox.options.errorRate,
+    hangRate: sandbox.options.hangRate,
+    lateRate: sandbox.options.lateRate,
+    pendingDebitRate: sandbox.options.pendingDebitRate,
+    redirectRate: sandbox.options.redirectRate,
+  };
+  const off = Object.fromEntries(Object.keys(faults).map((rate) => [rate, 0]));
+  let closing: NodeJS.Timeout | undefined;
+  const watcher = setInterval(() => {
+    if (sandbox.ledger().length < OUTAGE.afterCalls) return;
+    clearInterval(watcher);
+    sandbox.setFaults({ ...off, forbiddenRate: 1 });
+    closing = setTimeout(() => sandbox.setFaults({ ...faults, forbiddenRate: 0 }), OUTAGE.ms);
+  }, 20);
+  return {
+    stop() {
+      clearInterval(watcher);
+      clearTimeout(closing);
+    },
+  };
 }
