@@ -1,9 +1,8 @@
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions } from '../sandbox/flags.ts';
 import type { SandboxOptions } from '../sandbox/options.ts';
 import { pipelineSettings } from '../shared/settings.ts';
-import { UsageError } from './command.ts';
+import { type OptionSpec, parseCommandArgs, UsageError } from './command.ts';
 
 /** Flags shared by `run` and `up`: the host, the vendor, and the sandbox's fault switches. */
 export const localCloudOptions = {
@@ -120,24 +119,13 @@ export interface LocalCloudFlags {
   sandboxFlagsGiven: boolean;
 }
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string };
-
 /** parseArgs over the shared flags plus a command's own; unknown flags become a UsageError. */
 export function parseCommandLine<const Own extends Record<string, OptionSpec>>(
   argv: string[],
   own: Own,
   allowPositionals: boolean,
 ) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { ...localCloudOptions, ...own },
-      strict: true,
-      allowPositionals,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  return parseCommandArgs(argv, { ...localCloudOptions, ...own }, allowPositionals);
 }
 
 type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;

@@ -54,11 +54,13 @@ async function pipelineRun(root: string, images: Buffer[], concurrency: number) 
     await forEachWithConcurrency(images, 8, (image, index) =>
       host.upload(`uploads/${batchId}/face-${index}.jpg`, image),
     );
-    const deadline = Date.now() + 60_000;
-    while (decidedCount(await host.repository.getBatchSummary(batchId)) < images.length) {
-      if (Date.now() > deadline) throw new Error('pipeline did not finish within 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expect
+      .poll(async () => decidedCount(await host.repository.getBatchSummary(batchId)), {
+        timeout: 60_000,
+        interval: 100,
+        message: 'every selfie of the batch decided',
+      })
+      .toBe(images.length);
     const gauge = host.vendor.gauge;
     return { meanInFlight: gauge.mean(), peak: gauge.peak, calls: gauge.calls };
   } finally {

@@ -26,11 +26,7 @@ async function keysIn(s3: S3Client, bucket: string): Promise<string[]> {
 }
 
 async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await expect.poll(check, { timeout: timeoutMs, interval: 100, message: `waiting for ${what}` }).toBe(true);
 }
 
 describe('the local bucket keeps an upload only until its selfie is decided', () => {

@@ -543,15 +543,12 @@ describe('sandbox: stopping', () => {
       () => 'connection closed',
     );
     await fetch(`${sandbox.baseUrl}/__sandbox/health`);
-    while (sandbox.ledger().length === 0) await new Promise((r) => setTimeout(r, 10));
+    await expect.poll(() => sandbox.ledger().length).toBeGreaterThan(0);
 
-    // Act
-    const started = Date.now();
+    // Act: a stop() that waited for the hung call would never return (the test would time out)
     await sandbox.stop();
-    const stoppedIn = Date.now() - started;
 
     // Assess
-    expect(stoppedIn).toBeLessThan(1_000);
     expect(await hung).toBe('connection closed');
     expect(sandbox.ledger()).toEqual([
       expect.objectContaining({ httpStatus: null, fault: 'hang', charged: false }),
