@@ -10,6 +10,8 @@ export interface OpsIo {
   stdout: Writable;
   stderr: Writable;
   deps?: TargetDeps;
+  /** The clock (purge's cut-off); tests set it instead of waiting for uploads to age. */
+  now?: () => Date;
 }
 
 export const processIo = (): OpsIo => ({ stdout: process.stdout, stderr: process.stderr });

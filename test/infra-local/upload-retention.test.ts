@@ -7,7 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/host.ts';
 import { LocalUploadRetention } from '../../infra/local/upload-retention.ts';
@@ -35,8 +35,8 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
   let s3: S3Client;
 
   beforeAll(async () => {
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'ERROR');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     root = await mkdtemp(join(tmpdir(), 'lb-retention-'));
     host = await startLocalCloud({
       stateDir: join(root, 'state'),
@@ -49,6 +49,7 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
   }, HOST_TIMEOUT_MS);
 
   afterAll(async () => {
+    vi.unstubAllEnvs();
     await host?.stop();
     await rm(root, { recursive: true, force: true });
   });
