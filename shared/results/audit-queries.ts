@@ -59,7 +59,7 @@ export function daysOf(range: DecisionRange): string[] {
 }
 
 /**
- * The read side of the results table: the audit questions of DESIGN.md, each answered by a key or an
+ * The read side of the results table: the audit questions of docs/design.md, each answered by a key or an
  * index, never a scan. Lists are async generators of pages, so a caller can write each page out
  * before the next one is read.
  */
