@@ -455,39 +455,36 @@ describe('liveness-batch redrive against the local host', () => {
   // Redrive changes the scenario (the DLQ, the failed results): it gets its own.
   const mine = ownScenario();
 
-  it('--dry-run lists the DLQ messages and changes nothing', async () => {
-    // Prepare
-    const before = await peekBodies(mine(), mine().pipeline.dlq.queueUrl);
-    const io = captureIo();
-
-    // Act
-    const code = await runRedrive(['--dry-run', '--state-dir', mine().stateDir], io);
-
-    // Assess
-    expect(code).toBe(0);
-    expect(before).toHaveLength(2);
-    expect(io.out()).toContain('2 message(s) in the DLQ; nothing moved (dry run)');
-    for (const key of mine().keys.failed) {
-      expect(io.out()).toContain(`${mine().selfieId(key)}: FAILED result would be reopened`);
-      expect((await mine().pipeline.repository.getResult(mine().selfieId(key)))?.state).toBe('FAILED');
-    }
-    expect(await peekBodies(mine(), mine().pipeline.dlq.queueUrl)).toEqual(before);
-  });
-
-  it('moves the DLQ messages back unchanged and reopens their results; the worker then decides them without paying twice', async () => {
+  // One test, since a redrive changes what a dry run would see: the dry run comes first, in the test itself.
+  it('--dry-run lists the DLQ messages and changes nothing; redrive then moves them back unchanged and reopens their results; the worker decides them without paying twice', async () => {
     // Prepare: the cause (a vendor answering 500) is fixed; the scenario's worker uses the working vendor.
     const dlqBodies = await peekBodies(mine(), mine().pipeline.dlq.queueUrl);
     const failedIds = mine().keys.failed.map(mine().selfieId);
+    const dry = captureIo();
     const io = captureIo();
 
-    // Act
+    // Act: a dry run, then the redrive
+    const dryCode = await runRedrive(['--dry-run', '--state-dir', mine().stateDir], dry);
+    const afterDryRun = {
+      dlq: await peekBodies(mine(), mine().pipeline.dlq.queueUrl),
+      states: await Promise.all(
+        failedIds.map(async (id) => (await mine().pipeline.repository.getResult(id))?.state),
+      ),
+    };
     const code = await runRedrive(['--state-dir', mine().stateDir], io);
     const moved = await peekBodies(mine(), mine().pipeline.workQueue.queueUrl);
     const reopened = await Promise.all(failedIds.map((id) => mine().pipeline.repository.getResult(id)));
     const summaryAfterRedrive = await mine().pipeline.repository.getBatchSummary(BATCH);
     await mine().pipeline.drain();
 
-    // Assess: moved unchanged, reopened with history, counts consistent.
+    // Assess: the dry run listed both and changed nothing.
+    expect(dryCode).toBe(0);
+    expect(dlqBodies).toHaveLength(2);
+    expect(dry.out()).toContain('2 message(s) in the DLQ; nothing moved (dry run)');
+    for (const selfieId of failedIds)
+      expect(dry.out()).toContain(`${selfieId}: FAILED result would be reopened`);
+    expect(afterDryRun).toEqual({ dlq: dlqBodies, states: ['FAILED', 'FAILED'] });
+    // Then: moved unchanged, reopened with history, counts consistent.
     expect(code).toBe(0);
     expect(io.out()).toContain('Moved 2 message(s) to the work queue');
     expect(moved).toEqual(dlqBodies);
