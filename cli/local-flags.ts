@@ -1,9 +1,14 @@
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions } from '../sandbox/flags.ts';
 import type { SandboxOptions } from '../sandbox/options.ts';
-import { pipelineSettings } from '../shared/settings.ts';
-import { UsageError } from './command.ts';
+import {
+  type FlagTunableName,
+  flagTunableNames,
+  fromText,
+  type TunableInput,
+  tunables,
+} from '../shared/tunables.ts';
+import { type OptionSpec, parseCommandArgs, UsageError } from './command.ts';
 
 /** Flags shared by `run` and `up`: the host, the vendor, and the sandbox's fault switches. */
 export const localCloudOptions = {
@@ -13,14 +18,32 @@ export const localCloudOptions = {
   'api-key': { type: 'string' },
   'state-dir': { type: 'string' },
   concurrency: { type: 'string' },
-  'min-live-score': { type: 'string' },
-  'max-pop-score': { type: 'string' },
-  'max-paid-calls': { type: 'string' },
-  'max-uncertain-calls': { type: 'string' },
+  ...tunableFlagOptions(),
   verbose: { type: 'boolean', short: 'v' },
   bundled: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The tunables that are local flags (shared/tunables.ts `flag`), as parseArgs options. */
+function tunableFlagOptions() {
+  return Object.fromEntries(
+    flagTunableNames.map((name) => [tunables[name].flag.name, { type: 'string' }]),
+  ) as {
+    [K in FlagTunableName as (typeof tunables)[K]['flag']['name']]: { type: 'string' };
+  };
+}
+
+/** Help lines for the tunable flags, aligned with the other host options. */
+function tunableFlagHelp(): string {
+  const column = 27;
+  return flagTunableNames
+    .map((name) => {
+      const { flag } = tunables[name];
+      const head = `  --${flag.name} ${flag.arg}`.padEnd(column - 1);
+      return `${head} ${flag.help.split('\n').join(`\n${' '.repeat(column)}`)}`;
+    })
+    .join('\n');
+}
 
 export const DEFAULT_CONCURRENCY = 10;
 
@@ -28,13 +51,7 @@ export const localCloudHelp = `Host options:
   --state-dir DIR          state folder (default .liveness-batch): DynamoDB Local's database, the
                            sandbox ledger (ledger.jsonl), the event archive (events.jsonl), logs/
   --concurrency N          vendor calls in flight across the host (default ${DEFAULT_CONCURRENCY}, 1..500)
-  --min-live-score X       a VERIFIED selfie with live_score below X goes to REVIEW (0..100)
-  --max-pop-score X        a VERIFIED selfie with pop_score above X goes to REVIEW (0..100)
-  --max-paid-calls N       spend cap per batch: vendor calls that may cost money (paid + uncertain);
-                           at the cap selfies wait as HELD (not failed). A higher cap on a later
-                           run, or \`liveness-batch budget\`, releases them. Default: no cap
-  --max-uncertain-calls N  calls without a readable answer (maybe charged) before a selfie goes to
-                           REVIEW with reason UNCERTAIN_CHARGE instead of being called again (default ${pipelineSettings.vendor.maxUncertainCallsPerSelfie})
+${tunableFlagHelp()}
   --verbose, -v            show the handlers' INFO logs too (default: warnings and errors only;
                            every log is kept in <state-dir>/logs/pipeline.log)
   --bundled                drive the handlers as deployed: bundled with the stack's esbuild options
@@ -53,29 +70,6 @@ Vendor (default: the local sandbox, which simulates scores: it is not a liveness
 Sandbox faults (the same flags as \`liveness-batch sandbox\`, each also read from the env variable shown):
 ${SANDBOX_FAULT_HELP}`;
 
-const score = (flag: string) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, `--${flag} must be a number between 0 and 100`)
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(0, `--${flag} must be between 0 and 100`)
-        .max(100, `--${flag} must be between 0 and 100`),
-    )
-    .optional();
-
-const positiveWhole = (flag: string, example: string) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, `--${flag} must be a whole number, e.g. --${flag} ${example}`)
-    .transform(Number)
-    .pipe(z.number().int().min(1, `--${flag} must be at least 1`))
-    .optional();
-
 const flagsSchema = z.object({
   'state-dir': z.string().trim().min(1, '--state-dir must not be empty').default('.liveness-batch'),
   concurrency: z
@@ -91,10 +85,6 @@ const flagsSchema = z.object({
         .max(500, '--concurrency must be at most 500'),
     )
     .default(DEFAULT_CONCURRENCY),
-  'min-live-score': score('min-live-score'),
-  'max-pop-score': score('max-pop-score'),
-  'max-paid-calls': positiveWhole('max-paid-calls', '1000'),
-  'max-uncertain-calls': positiveWhole('max-uncertain-calls', '2'),
   'vendor-url': z
     .url({ protocol: /^https?$/, error: '--vendor-url must be a full http(s) URL, e.g. https://host/path' })
     .optional(),
@@ -110,17 +100,15 @@ export interface LocalCloudFlags {
   verbose: boolean;
   /** Drive bundles built as the stack builds them instead of the source. */
   bundled: boolean;
-  thresholds: { minLiveScore?: number; maxPopScore?: number };
-  /** Spend cap per batch (paid + uncertain calls); none when absent. */
+  /** The tunables given as flags (thresholds, spend cap per batch, uncertain calls); absent ones are unset. */
+  tunables: Pick<TunableInput, FlagTunableName>;
+  /** The spend cap per batch (tunables.maxPaidCallsPerBatch), which `run` also reports. */
   maxPaidCalls?: number;
-  maxUncertainCalls?: number;
   vendor?: { url: string; userId: string; apiKey: string };
   sandbox: Omit<SandboxOptions, 'port' | 'ledgerFile' | 'userId' | 'apiKey'>;
   /** Fault flags were given (they are ignored when a running `up` host is used). */
   sandboxFlagsGiven: boolean;
 }
-
-type OptionSpec = { type: 'string' | 'boolean'; short?: string };
 
 /** parseArgs over the shared flags plus a command's own; unknown flags become a UsageError. */
 export function parseCommandLine<const Own extends Record<string, OptionSpec>>(
@@ -128,16 +116,7 @@ export function parseCommandLine<const Own extends Record<string, OptionSpec>>(
   own: Own,
   allowPositionals: boolean,
 ) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { ...localCloudOptions, ...own },
-      strict: true,
-      allowPositionals,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  return parseCommandArgs(argv, { ...localCloudOptions, ...own }, allowPositionals);
 }
 
 type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
@@ -147,6 +126,7 @@ export function parseLocalCloudFlags(values: Values, env: NodeJS.ProcessEnv = pr
   const parsed = flagsSchema.safeParse(values);
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
   const flags = parsed.data;
+  const tunableValues = parseTunableFlags(values);
   const faultFlags = Object.keys(sandboxFaultOptions) as (keyof typeof sandboxFaultOptions)[];
   const { given, ...sandbox } = parseSandboxFlags(values, env, faultFlags);
   const faultsOnCommandLine = faultFlags.some((flag) => values[flag] !== undefined);
@@ -174,16 +154,29 @@ export function parseLocalCloudFlags(values: Values, env: NodeJS.ProcessEnv = pr
     concurrency: flags.concurrency,
     verbose: flags.verbose,
     bundled: flags.bundled,
-    thresholds: {
-      ...(flags['min-live-score'] !== undefined ? { minLiveScore: flags['min-live-score'] } : {}),
-      ...(flags['max-pop-score'] !== undefined ? { maxPopScore: flags['max-pop-score'] } : {}),
-    },
-    ...(flags['max-paid-calls'] !== undefined ? { maxPaidCalls: flags['max-paid-calls'] } : {}),
-    ...(flags['max-uncertain-calls'] !== undefined
-      ? { maxUncertainCalls: flags['max-uncertain-calls'] }
+    tunables: tunableValues,
+    ...(tunableValues.maxPaidCallsPerBatch !== undefined
+      ? { maxPaidCalls: tunableValues.maxPaidCallsPerBatch }
       : {}),
     ...(vendor ? { vendor } : {}),
     sandbox,
     sandboxFlagsGiven: given.size > 0,
   };
+}
+
+/** Reads the tunable flags through the tunables' own schemas; a bad value names its flag. */
+function parseTunableFlags(values: Values): LocalCloudFlags['tunables'] {
+  const out: Partial<Record<FlagTunableName, number | string>> = {};
+  const problems: string[] = [];
+  for (const name of flagTunableNames) {
+    const { flag, schema } = tunables[name];
+    const text = values[flag.name];
+    if (text === undefined) continue;
+    const parsed = schema.safeParse(fromText(name, text));
+    if (parsed.success && parsed.data !== undefined) out[name] = parsed.data;
+    else if (!parsed.success)
+      problems.push(`--${flag.name} ${parsed.error.issues[0]?.message}, got "${text}"`);
+  }
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  return out as LocalCloudFlags['tunables'];
 }

@@ -51,6 +51,7 @@ export async function runPurge(argv: string[], io: OpsIo = processIo()): Promise
       olderThanMs,
       history: new OperatorHistory(target.db, target.tableName),
       dryRun,
+      ...(io.now ? { now: io.now } : {}),
       onPurged: (o) =>
         io.stdout.write(
           `  ${o.key}${o.versionId ? ` (version ${o.versionId})` : ''}  last modified ${o.lastModified}\n`,

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
 import { z } from 'zod';
 import {
   hasDiscrepancies,
@@ -9,6 +10,7 @@ import {
   reconcileStatement,
   STATEMENT_HEADERS,
   StatementFormatError,
+  type StatementRecord,
 } from '../shared/operations/reconcile.ts';
 import { OperatorHistory } from '../shared/operations/selfie-history.ts';
 import { AuditQueries } from '../shared/results/audit-queries.ts';
@@ -135,12 +137,12 @@ export async function runReconcile(argv: string[], io: OpsIo = processIo()): Pro
     throw new UsageError(`Cannot read the statement ${flags.statement}`);
   }
   const target = await openTarget(values, 'table', io.deps);
-  const input = createReadStream(flags.statement, 'utf8');
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const input = createReadStream(flags.statement);
+  const records = statementRecords(input);
   try {
     const history = new OperatorHistory(target.db, target.tableName);
     const at = new Date().toISOString();
-    const report = await reconcileStatement(lines, new AuditQueries(target.db, target.tableName), {
+    const report = await reconcileStatement(records, new AuditQueries(target.db, target.tableName), {
       ...(flags.batch ? { batchId: flags.batch } : {}),
       ...(flags['dry-run']
         ? {}
@@ -158,11 +160,31 @@ export async function runReconcile(argv: string[], io: OpsIo = processIo()): Pro
     return hasDiscrepancies(report) ? 1 : 0;
   } catch (error) {
     if (error instanceof StatementFormatError) throw new UsageError(`${flags.statement}: ${error.message}`);
+    if (error instanceof CsvError) {
+      throw new UsageError(
+        `${flags.statement} is not a readable CSV file (${error.message}); fix the file or export it again`,
+      );
+    }
     throw error;
   } finally {
-    lines.close();
     input.destroy();
     await target.close();
+  }
+}
+
+/**
+ * The statement's records, streamed through csv-parse: quoted cells may hold commas, quotes and line
+ * breaks, a UTF-8 byte-order mark (spreadsheet exports) is dropped, and rows may differ in length.
+ */
+async function* statementRecords(input: Readable): AsyncGenerator<StatementRecord> {
+  const parser = input.pipe(
+    parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true }),
+  );
+  for await (const { record, info } of parser as AsyncIterable<{
+    record: string[];
+    info: { lines: number };
+  }>) {
+    yield { cells: record, line: info.lines };
   }
 }
 

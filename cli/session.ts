@@ -45,9 +45,7 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
       mode,
       concurrency: flags.concurrency,
       ...(flags.vendor ? { vendor: flags.vendor } : { sandbox: flags.sandbox }),
-      thresholds: flags.thresholds,
-      ...(flags.maxPaidCalls === undefined ? {} : { maxPaidCallsPerBatch: flags.maxPaidCalls }),
-      ...(flags.maxUncertainCalls === undefined ? {} : { maxUncertainCalls: flags.maxUncertainCalls }),
+      tunables: flags.tunables,
       handlers: flags.bundled
         ? { kind: 'bundled', dir: join(statePaths(flags.stateDir).root, 'bundles') }
         : { kind: 'source' },

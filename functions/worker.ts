@@ -1,10 +1,11 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createDocumentClient, createS3Client, createSqsClient } from '../shared/aws-clients.ts';
 import { onceUntilFailed } from '../shared/cold-start.ts';
-import { forEachWithConcurrency } from '../shared/concurrency.ts';
+import { concurrencyLimit } from '../shared/concurrency.ts';
 import { readHandlerEnv } from '../shared/config.ts';
 import {
   parseVerifySelfieMessage,
@@ -20,8 +21,15 @@ import { buildWorkerRuntime, type WorkerRuntime } from '../shared/verification/w
 const RECORDING_MARGIN_MS = 10_000;
 
 /**
+ * A record that is not done and must come back (a retry later, a wait that could not be re-queued) or
+ * go to the dead-letter queue: the batch processor reports it as failed, without an error log.
+ */
+class RecordNotDone extends Error {}
+
+/**
  * Verifies a batch of selfies from the work queue. Each record succeeds or fails on its own
- * (partial batch response); a record that must wait gets a longer visibility so retries back off.
+ * (Powertools' partial batch response), at most `recordConcurrency` at once; a record that must wait
+ * is re-queued as a new message, or gets a longer visibility so retries back off.
  */
 export async function processWorkerEvent(
   event: SQSEvent,
@@ -30,37 +38,53 @@ export async function processWorkerEvent(
 ): Promise<SQSBatchResponse> {
   const deadline = Date.now() + context.getRemainingTimeInMillis() - RECORDING_MARGIN_MS;
   const { logger } = runtime.verification;
-  const failed: string[] = [];
-  await forEachWithConcurrency(event.Records, runtime.recordConcurrency, async (record) => {
+  const inTurn = concurrencyLimit(runtime.recordConcurrency);
+  const verifyRecord = async (record: SQSRecord): Promise<void> => {
     try {
-      const message = parseVerifySelfieMessage(record.body);
-      const outcome = await verifySelfie(
-        message,
-        { receiveCount: Number(record.attributes.ApproximateReceiveCount), deadline },
-        runtime.verification,
-      );
-      const delaySeconds =
-        outcome.kind === 'wait' || outcome.kind === 'retry-later'
-          ? Math.min(outcome.delaySeconds, runtime.delayCapSeconds ?? Number.POSITIVE_INFINITY)
-          : 0;
-      if (outcome.kind === 'wait' && (await requeue(runtime, message, delaySeconds))) {
-        // The copy carries the selfie on; this message is done (a wait never uses up a delivery).
-      } else if (outcome.kind === 'retry-later' || outcome.kind === 'wait') {
-        await delayRedelivery(runtime, record, delaySeconds);
-        failed.push(record.messageId);
-      } else if (outcome.kind === 'decided' && outcome.toDeadLetterQueue) {
-        failed.push(record.messageId);
-      }
+      await inTurn(() => verifyOneRecord(record, deadline, runtime));
     } catch (error) {
-      logger.error('Record failed; it will be retried', {
-        messageId: record.messageId,
-        error: error as Error,
-      });
-      failed.push(record.messageId);
+      if (!(error instanceof RecordNotDone)) {
+        logger.error('Record failed; it will be retried', {
+          messageId: record.messageId,
+          error: error as Error,
+        });
+      }
+      throw error;
     }
-  });
-  runtime.verification.metrics.publishStoredMetrics();
-  return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+  try {
+    // One processor per invocation: it keeps the batch's state, and the local host runs invocations side by side.
+    return await processPartialResponse(event, verifyRecord, new BatchProcessor(EventType.SQS), {
+      // A batch whose every record failed is still a partial response (each record is retried on its own).
+      throwOnFullBatchFailure: false,
+    });
+  } finally {
+    runtime.verification.metrics.publishStoredMetrics();
+  }
+}
+
+async function verifyOneRecord(record: SQSRecord, deadline: number, runtime: WorkerRuntime): Promise<void> {
+  const message = parseVerifySelfieMessage(record.body);
+  const outcome = await verifySelfie(
+    message,
+    { receiveCount: Number(record.attributes.ApproximateReceiveCount), deadline },
+    runtime.verification,
+  );
+  const delaySeconds =
+    outcome.kind === 'wait' || outcome.kind === 'retry-later'
+      ? Math.min(outcome.delaySeconds, runtime.delayCapSeconds ?? Number.POSITIVE_INFINITY)
+      : 0;
+  if (outcome.kind === 'wait' && (await requeue(runtime, message, delaySeconds))) {
+    // The copy carries the selfie on; this message is done (a wait never uses up a delivery).
+    return;
+  }
+  if (outcome.kind === 'retry-later' || outcome.kind === 'wait') {
+    await delayRedelivery(runtime, record, delaySeconds);
+    throw new RecordNotDone(`${outcome.kind}: redelivered after ${delaySeconds} s`);
+  }
+  if (outcome.kind === 'decided' && outcome.toDeadLetterQueue) {
+    throw new RecordNotDone('decided; the message goes on to the dead-letter queue');
+  }
 }
 
 /**

@@ -16,3 +16,24 @@ export async function forEachWithConcurrency<T>(
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
 }
+
+/**
+ * A gate that lets at most `limit` of the work it is given run at once; the rest wait their turn in
+ * order. For work started all at once by someone else (e.g. Powertools' parallel batch processing).
+ */
+export function concurrencyLimit(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (work) => {
+    if (running >= Math.max(1, limit)) await new Promise<void>((turn) => waiting.push(turn));
+    else running += 1;
+    try {
+      return await work();
+    } finally {
+      // Hand the slot straight to the next in line (running stays the same), or free it.
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}

@@ -26,7 +26,7 @@ export const pipelineSettings = {
   },
   deadLetterQueue: { retentionDays: 14 },
   vendor: {
-    /** The vendor's current documented endpoint (LIVENESS-API.md); always overridable. */
+    /** The vendor's current documented endpoint (docs/vendor-contract.md); always overridable. */
     defaultUrl: 'https://api.verified.africa/sfx-v4-verify/v4/id-service',
     timeoutMs: 15_000,
     maxAttemptsPerInvocation: 4,

@@ -1,9 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { UsageError } from '../command.ts';
+import { type OptionSpec, parseCommandArgs, UsageError } from '../command.ts';
 import { type TargetDeps, targetOptions } from './target.ts';
 
 /** Where an operations command writes, and what tests may replace (the CloudFormation client). */
@@ -11,24 +10,15 @@ export interface OpsIo {
   stdout: Writable;
   stderr: Writable;
   deps?: TargetDeps;
+  /** The clock (purge's cut-off); tests set it instead of waiting for uploads to age. */
+  now?: () => Date;
 }
 
 export const processIo = (): OpsIo => ({ stdout: process.stdout, stderr: process.stderr });
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string };
-
 /** parseArgs over the target flags, --help and a command's own flags; unknown flags are a UsageError. */
 export function parseOpsArgs<const Own extends Record<string, OptionSpec>>(argv: string[], own: Own) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { ...targetOptions, help: { type: 'boolean', short: 'h' }, ...own },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  return parseCommandArgs(argv, { ...targetOptions, help: { type: 'boolean', short: 'h' }, ...own }, false);
 }
 
 /** Answers `--help`: writes the command's help text and returns its exit code, 0. */

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLoopbackPort, waitFor } from './ports.ts';
 
 export interface DynamoDbLocal {
@@ -108,7 +109,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+        await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
     },

@@ -1,4 +1,5 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { isProcessAlive } from './state-dir.ts';
 
@@ -62,14 +63,13 @@ async function stopOrphanedDynamoDb(dbPath: string, pidFile: string): Promise<vo
 
 /** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
 async function stopProcess(pid: number): Promise<void> {
-  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   const deadline = Date.now() + 5000;
-  while (isProcessAlive(pid) && Date.now() < deadline) await pause(50);
+  while (isProcessAlive(pid) && Date.now() < deadline) await sleep(50);
   if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-  while (isProcessAlive(pid)) await pause(50);
+  while (isProcessAlive(pid)) await sleep(50);
 }

@@ -7,7 +7,7 @@ import type { SandboxOptions } from '../../sandbox/options.ts';
 import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_USER_ID } from '../../sandbox/options.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
-import { handlerEnvSchema } from '../../shared/config.ts';
+import { type HandlerEnv, handlerEnvSchema } from '../../shared/config.ts';
 import { outcomeRules } from '../../shared/events/rules.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
@@ -15,6 +15,7 @@ import { requeueHeldSelfies } from '../../shared/operations/spend-cap.ts';
 import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { type TunableInput, tunablesToEnv } from '../../shared/tunables.ts';
 import type { BreakerStatus } from '../../shared/verification/vendor-breaker.ts';
 import { buildWorkerRuntime } from '../../shared/verification/worker-runtime.ts';
 import { startFileBackedDynamoDb } from './dynamodb-process.ts';
@@ -55,7 +56,11 @@ export interface LocalCloudOptions {
   /** Another vendor endpoint; when absent, the sandbox starts with `sandbox` as its options. */
   vendor?: { url: string; userId: string; apiKey: string };
   sandbox?: Omit<SandboxOptions, 'port' | 'ledgerFile' | 'userId' | 'apiKey'>;
-  thresholds?: { minLiveScore?: number; maxPopScore?: number };
+  /**
+   * The worker's tunables (shared/tunables.ts): thresholds, spend cap, uncertain calls…; unset ones
+   * take their defaults. recordConcurrency follows `concurrency` unless given.
+   */
+  tunables?: TunableInput;
   /** Worker function timeout (default: pipelineSettings.worker.timeoutSeconds). */
   workerTimeoutSeconds?: number;
   /**
@@ -65,10 +70,6 @@ export interface LocalCloudOptions {
    * ChangeMessageVisibility and are unaffected.
    */
   visibilityTimeoutSeconds?: number;
-  /** Spend cap per batch: calls that may cost money (paid + uncertain); none when absent. */
-  maxPaidCallsPerBatch?: number;
-  /** Uncertain calls before a selfie goes to REVIEW (default: the pipeline setting). */
-  maxUncertainCalls?: number;
   /** How often the bucket is listed for uploads made by other clients (ms, default 1000). */
   bucketPollMs?: number;
   /** The handler functions to drive (default: the source; `--bundled`: bundles built as the stack builds them). */
@@ -111,6 +112,28 @@ export interface LocalCloud {
  * drives the same handlers Lambda runs, with emulated event sources:
  * S3 notifications -> enqueue, SQS -> worker (partial batches), DynamoDB Streams -> publish -> bus.
  */
+/**
+ * The handlers' environment on this host, built as the stack builds the Lambda environment (every
+ * tunable through its env variable), so both hosts read their settings the same way.
+ */
+export function localHandlerEnv(
+  wiring: {
+    tableName: string;
+    workQueueUrl: string;
+    vendor: { url: string; userId: string; apiKey: string };
+  },
+  tunableValues: TunableInput,
+): HandlerEnv {
+  return handlerEnvSchema.parse({
+    ...tunablesToEnv({ ...tunableValues, vendorUrl: wiring.vendor.url }),
+    RESULTS_TABLE_NAME: wiring.tableName,
+    WORK_QUEUE_URL: wiring.workQueueUrl,
+    EVENT_BUS_NAME: LOCAL_EVENT_BUS,
+    VENDOR_USER_ID: wiring.vendor.userId,
+    VENDOR_API_KEY: wiring.vendor.apiKey,
+  });
+}
+
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const paths = statePaths(options.stateDir);
   const lock = lockStateDir(paths);
@@ -160,31 +183,22 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 
     const vendorUrl = options.vendor?.url ?? (sandbox as RunningSandbox).endpointUrl;
     const { pollers, recordConcurrency } = workerConcurrency(options.concurrency);
-    const env = handlerEnvSchema.parse({
-      RECORD_CONCURRENCY: String(recordConcurrency),
-      RESULTS_TABLE_NAME: resources.tableName,
-      WORK_QUEUE_URL: resources.workQueue.queueUrl,
-      EVENT_BUS_NAME: LOCAL_EVENT_BUS,
-      VENDOR_URL: vendorUrl,
-      VENDOR_USER_ID: options.vendor?.userId ?? SANDBOX_DEFAULT_USER_ID,
-      VENDOR_API_KEY: options.vendor?.apiKey ?? SANDBOX_DEFAULT_API_KEY,
-      ...(options.thresholds?.minLiveScore !== undefined
-        ? { MIN_LIVE_SCORE: String(options.thresholds.minLiveScore) }
-        : {}),
-      ...(options.thresholds?.maxPopScore !== undefined
-        ? { MAX_POP_SCORE: String(options.thresholds.maxPopScore) }
-        : {}),
-      ...(options.maxPaidCallsPerBatch !== undefined
-        ? { MAX_PAID_CALLS_PER_BATCH: String(options.maxPaidCallsPerBatch) }
-        : {}),
-      ...(options.maxUncertainCalls !== undefined
-        ? { MAX_UNCERTAIN_CALLS: String(options.maxUncertainCalls) }
-        : {}),
-    });
+    const env = localHandlerEnv(
+      {
+        tableName: resources.tableName,
+        workQueueUrl: resources.workQueue.queueUrl,
+        vendor: {
+          url: vendorUrl,
+          userId: options.vendor?.userId ?? SANDBOX_DEFAULT_USER_ID,
+          apiKey: options.vendor?.apiKey ?? SANDBOX_DEFAULT_API_KEY,
+        },
+      },
+      { recordConcurrency, ...options.tunables },
+    );
     const vendor = new VendorSlots(
       new LivenessClient({
-        endpointUrl: env.VENDOR_URL,
-        timeoutMs: env.VENDOR_TIMEOUT_MS,
+        endpointUrl: env.tunables.vendorUrl,
+        timeoutMs: env.tunables.vendorTimeoutMs,
         userId: env.VENDOR_USER_ID ?? '',
         apiKey: env.VENDOR_API_KEY ?? '',
       }),

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Asks the OS for a free loopback port. The port is released before it is returned. */
 export async function freeLoopbackPort(): Promise<number> {
@@ -17,7 +18,7 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
 }

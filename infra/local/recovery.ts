@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../../shared/results/records.ts';
 import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
@@ -77,27 +77,25 @@ export class LostWork {
 
 async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Promise<SelfieResult[]> {
   const results: SelfieResult[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new ScanCommand({
-        TableName: tableName,
-        // HELD too: the message that would have looked at its budget again lived in memory.
-        FilterExpression: 'sk = :result AND #state IN (:received, :processing, :held)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':result': keys.result,
-          ':received': 'RECEIVED',
-          ':processing': 'PROCESSING',
-          ':held': 'HELD',
-        },
-        ExclusiveStartKey: start,
-        ConsistentRead: true,
-      }),
-    );
+  const pages = paginateScan(
+    { client: db },
+    {
+      TableName: tableName,
+      // HELD too: the message that would have looked at its budget again lived in memory.
+      FilterExpression: 'sk = :result AND #state IN (:received, :processing, :held)',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':result': keys.result,
+        ':received': 'RECEIVED',
+        ':processing': 'PROCESSING',
+        ':held': 'HELD',
+      },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) {
     for (const item of page.Items ?? []) results.push(selfieResultSchema.parse(item));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  }
   return results;
 }
 

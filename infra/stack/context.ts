@@ -1,74 +1,51 @@
 import type { Node } from 'constructs';
-import type { LivenessBatchStackProps, PreflightLimits, WebhookProps } from './props.ts';
+import type { z } from 'zod';
+import { type LivenessBatchStackProps, stackSettingsSchema } from './props.ts';
+
+/** The webhook's fields under their flattened context keys (`webhookUrl`, `webhookApiKeySecretArn`, …). */
+const webhookKeys = {
+  endpointUrl: 'webhookUrl',
+  apiKeySecretArn: 'webhookApiKeySecretArn',
+  apiKeySecretField: 'webhookApiKeySecretField',
+  apiKeyHeaderName: 'webhookApiKeyHeaderName',
+  rateLimitPerSecond: 'webhookRateLimitPerSecond',
+} as const;
 
 /**
  * Stack props from CDK context (`cdk deploy -c workerMaxConcurrency=8`, or `context` in cdk.json).
- * Keys are the prop names; preflight limits and the webhook are flattened (`preflightMaxBytes`,
- * `webhookUrl`, `webhookApiKeySecretArn`, …). Validation happens once, in `resolveSettings`.
+ * Keys are the prop names of `stackSettingsSchema`, walked here, so a new prop is a context key
+ * without a change here; the webhook's are flattened. Validation happens once, in `resolveSettings`.
  */
 export function propsFromContext(node: Node): LivenessBatchStackProps {
-  const text = (key: string): string | undefined => {
+  const shape = stackSettingsSchema.in.shape;
+  const read = (key: string, schema: z.ZodType): unknown => {
     const value = node.tryGetContext(key);
-    return value === undefined || value === null || value === '' ? undefined : String(value);
-  };
-  const number = (key: string): number | undefined => {
-    const value = text(key);
-    if (value === undefined) return undefined;
+    if (value === undefined || value === null || value === '') return undefined;
+    if (!acceptsNumber(schema)) return String(value);
     const parsed = Number(value);
     if (!Number.isFinite(parsed)) throw new Error(`Context ${key} must be a number, got "${value}"`);
     return parsed;
   };
 
-  const preflight: PreflightLimits = {
-    maxBytes: number('preflightMaxBytes'),
-    maxPixels: number('preflightMaxPixels'),
-    minSide: number('preflightMinSide'),
-    maxLongSide: number('preflightMaxLongSide'),
-  };
-  const webhookUrl = text('webhookUrl');
-  const webhook: WebhookProps | undefined = webhookUrl
-    ? {
-        endpointUrl: webhookUrl,
-        apiKeySecretArn: text('webhookApiKeySecretArn'),
-        apiKeySecretField: text('webhookApiKeySecretField'),
-        apiKeyHeaderName: text('webhookApiKeyHeaderName'),
-        rateLimitPerSecond: number('webhookRateLimitPerSecond'),
-      }
-    : undefined;
-
-  const props: LivenessBatchStackProps = {
-    vendorUrl: text('vendorUrl'),
-    minLiveScore: number('minLiveScore'),
-    maxPopScore: number('maxPopScore'),
-    selfieRetentionDays: number('selfieRetentionDays'),
-    noncurrentVersionRetentionDays: number('noncurrentVersionRetentionDays'),
-    accessLogRetentionDays: number('accessLogRetentionDays'),
-    eventArchiveRetentionDays: number('eventArchiveRetentionDays'),
-    logRetentionDays: number('logRetentionDays'),
-    workerTimeoutSeconds: number('workerTimeoutSeconds'),
-    leaseSeconds: number('leaseSeconds'),
-    workQueueVisibilityTimeoutSeconds: number('workQueueVisibilityTimeoutSeconds'),
-    workerMemoryMb: number('workerMemoryMb'),
-    workerBatchSize: number('workerBatchSize'),
-    workerBatchingWindowSeconds: number('workerBatchingWindowSeconds'),
-    workerMaxConcurrency: number('workerMaxConcurrency'),
-    recordConcurrency: number('recordConcurrency'),
-    maxReceiveCount: number('maxReceiveCount'),
-    vendorMaxAttempts: number('vendorMaxAttempts'),
-    vendorTimeoutMs: number('vendorTimeoutMs'),
-    duplicateReuseWindowHours: number('duplicateReuseWindowHours'),
-    maxPaidCallsPerDay: number('maxPaidCallsPerDay'),
-    maxUncertainCalls: number('maxUncertainCalls'),
-    preflight: withoutUndefined(preflight),
-    oldestMessageAgeAlarmSeconds: number('oldestMessageAgeAlarmSeconds'),
-    reviewQueueAgeAlarmSeconds: number('reviewQueueAgeAlarmSeconds'),
-    alarmEmail: text('alarmEmail'),
-    webhook: webhook && withoutUndefined(webhook),
-  };
-  return withoutUndefined(props);
+  const props: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(shape)) {
+    if (name === 'webhook') continue;
+    const value = read(name, schema);
+    if (value !== undefined) props[name] = value;
+  }
+  const webhookShape = shape.webhook.unwrap().shape;
+  const webhook: Record<string, unknown> = {};
+  for (const [field, key] of Object.entries(webhookKeys)) {
+    const value = read(key, webhookShape[field as keyof typeof webhookKeys]);
+    if (value !== undefined) webhook[field] = value;
+  }
+  if (webhook.endpointUrl !== undefined) props.webhook = webhook;
+  return props as LivenessBatchStackProps;
 }
 
-/** Unset context keys must not override a default with `undefined`. */
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+/** True when the prop is a number (under its optional/default wrappers): context strings become numbers. */
+function acceptsNumber(schema: z.ZodType): boolean {
+  const def = schema._zod.def as { type: string; innerType?: z.ZodType };
+  if (def.innerType) return acceptsNumber(def.innerType);
+  return def.type === 'number';
 }

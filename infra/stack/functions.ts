@@ -6,18 +6,14 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { HandlerEnv } from '../../shared/config.ts';
+import type { HandlerEnvName } from '../../shared/config.ts';
 import { METRIC_NAMESPACE } from '../../shared/metric-names.ts';
 import { lambdaBundling } from '../bundling.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/**
- * Variables the stack sets before `shared/config.ts` reads them (issue 11's spend cap and uncertain
- * calls, issue 12's lease). Remove each name here once the handler schema has it.
- */
 /** Only the variable names `shared/config.ts` reads; a typo fails the typecheck. */
-export type HandlerEnvironment = Partial<Record<keyof HandlerEnv, string>>;
+export type HandlerEnvironment = Partial<Record<HandlerEnvName, string>>;
 
 export interface PipelineFunctionProps {
   /** Handler file relative to the project root, exporting `handler`. */

@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import { DECISIONS } from '../../shared/decision.ts';
 import { keys } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { tunablesToEnv } from '../../shared/tunables.ts';
 import { OutcomeEvents } from './events.ts';
 import { type HandlerEnvironment, PipelineFunction, serviceNames } from './functions.ts';
 import { acknowledgeGuardFindings } from './guard.ts';
@@ -17,7 +18,12 @@ import { logEncryptionKey } from './keys.ts';
 import { Monitoring } from './monitoring.ts';
 import { acknowledgeFunctionFindings, acknowledgeNotificationHandlerFindings } from './nag.ts';
 import { grantReadUploads, grantTableActions, tableActions } from './permissions.ts';
-import { type LivenessBatchStackProps, type ResolvedSettings, resolveSettings } from './props.ts';
+import {
+  type LivenessBatchStackProps,
+  type ResolvedSettings,
+  resolveSettings,
+  workerTunables,
+} from './props.ts';
 import { Queues } from './queues.ts';
 import { Storage } from './storage.ts';
 
@@ -216,25 +222,7 @@ const decidedResultItems = lambda.FilterCriteria.filter({
   },
 });
 
-/** The worker's tuning as the env names of `shared/config.ts`; unset options stay unset (handler defaults). */
+/** The worker's tunables as their Lambda environment variables (shared/tunables.ts); unset ones stay unset. */
 function workerEnvironment(s: ResolvedSettings): HandlerEnvironment {
-  const optional = (value: number | undefined) => (value === undefined ? undefined : String(value));
-  const env: HandlerEnvironment = {
-    VENDOR_URL: s.vendorUrl,
-    VENDOR_TIMEOUT_MS: String(s.vendorTimeoutMs),
-    VENDOR_MAX_ATTEMPTS: String(s.vendorMaxAttempts),
-    MIN_LIVE_SCORE: optional(s.minLiveScore),
-    MAX_POP_SCORE: optional(s.maxPopScore),
-    DUPLICATE_REUSE_WINDOW_HOURS: String(s.duplicateReuseWindowHours),
-    MAX_RECEIVE_COUNT: String(s.maxReceiveCount),
-    RECORD_CONCURRENCY: String(s.recordConcurrency),
-    MAX_UNCERTAIN_CALLS: String(s.maxUncertainCalls),
-    MAX_PAID_CALLS_PER_DAY: optional(s.maxPaidCallsPerDay),
-    LEASE_SECONDS: String(s.leaseSeconds),
-    PREFLIGHT_MAX_BYTES: optional(s.preflight.maxBytes),
-    PREFLIGHT_MAX_PIXELS: optional(s.preflight.maxPixels),
-    PREFLIGHT_MIN_SIDE: optional(s.preflight.minSide),
-    PREFLIGHT_MAX_LONG_SIDE: optional(s.preflight.maxLongSide),
-  };
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+  return tunablesToEnv(workerTunables(s));
 }

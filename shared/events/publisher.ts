@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type EventBridgeClient,
   PutEventsCommand,
@@ -115,8 +116,4 @@ async function sendGroup(publisher: EventPublisher, group: UnpublishedEntry[]): 
 
 function isFailed(result: PutEventsResultEntry): boolean {
   return result.errorCode !== undefined || result.eventId === undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

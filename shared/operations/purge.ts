@@ -1,8 +1,8 @@
 import {
   DeleteObjectsCommand,
   GetBucketVersioningCommand,
-  ListObjectsV2Command,
   ListObjectVersionsCommand,
+  paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { selfieIdOf } from '../selfie.ts';
@@ -51,6 +51,7 @@ async function isVersioned(s3: S3Client, bucket: string): Promise<boolean> {
 /** Pages of stored objects (or object versions) under the prefix, 1000 at a time. */
 async function* listPages(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<PurgeCandidate[]> {
   if (await isVersioned(s3, bucket)) {
+    // The SDK has no paginator for ListObjectVersions (two markers), so this one pages by hand.
     let keyMarker: string | undefined;
     let versionIdMarker: string | undefined;
     do {
@@ -73,22 +74,13 @@ async function* listPages(s3: S3Client, bucket: string, prefix: string): AsyncGe
     } while (keyMarker);
     return;
   }
-  let token: string | undefined;
-  do {
-    const out = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token ? { ContinuationToken: token } : {}),
-      }),
-    );
+  for await (const out of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
     yield (out.Contents ?? []).map((o) => ({
       key: o.Key ?? '',
       lastModified: (o.LastModified ?? new Date(0)).toISOString(),
       size: o.Size ?? 0,
     }));
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+  }
 }
 
 /**

@@ -70,27 +70,10 @@ export type SettleCall = (
 export const hasDiscrepancies = (r: ReconciliationReport) =>
   r.missingOnOurs.length + r.missingOnTheirs.length + r.mismatches.length + r.unreadable.length > 0;
 
-/** One CSV record on one line (statements put one transaction per line): quotes and doubled quotes. */
-export function splitCsvLine(text: string): string[] {
-  const cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      cells.push(cell);
-      cell = '';
-    } else cell += c;
-  }
-  cells.push(cell);
-  return cells.map((c) => c.trim());
+/** One record of the statement (csv-parse's output): its cells, and the line of the file it ends on. */
+export interface StatementRecord {
+  cells: string[];
+  line: number;
 }
 
 type Columns = { reference: number; date: number; amount?: number; debitStatus?: number };
@@ -138,7 +121,7 @@ const charged = (line: StatementLine) =>
  * and those uncertain ones settled as not paid.
  */
 export async function reconcileStatement(
-  lines: AsyncIterable<string>,
+  records: AsyncIterable<StatementRecord>,
   queries: AuditQueries,
   options: { batchId?: string; concurrency?: number; settle?: SettleCall } = {},
 ): Promise<ReconciliationReport> {
@@ -155,13 +138,12 @@ export async function reconcileStatement(
   let columns: Columns | undefined;
   let minDay: string | undefined;
   let maxDay: string | undefined;
-  let lineNumber = 0;
   const concurrency = options.concurrency ?? 16;
 
-  for await (const raw of lines) {
-    lineNumber += 1;
-    if (raw.trim() === '') continue;
-    const cells = splitCsvLine(raw);
+  for await (const record of records) {
+    const lineNumber = record.line;
+    const cells = record.cells.map((cell) => cell.trim());
+    if (cells.every((cell) => cell === '')) continue;
     if (!columns) {
       const found = statementColumns(cells);
       if (typeof found === 'string') throw new StatementFormatError(found);

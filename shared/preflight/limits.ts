@@ -30,7 +30,7 @@ const MiB = 1024 * 1024;
 
 export const defaultPreflightLimits: PreflightLimits = Object.freeze({
   /**
-   * 5 MiB: the per-image limit peers of the vendor publish (LIVENESS-API.md); the vendor states
+   * 5 MiB: the per-image limit peers of the vendor publish (docs/vendor-contract.md); the vendor states
    * none. It bounds the upload, not the request: what is sent is the re-encoded JPEG, far smaller.
    */
   maxBytes: 5 * MiB,
@@ -38,7 +38,7 @@ export const defaultPreflightLimits: PreflightLimits = Object.freeze({
   maxPixels: 40_000_000,
   /**
    * 100 px: only refuses what no liveness check can use. One peer asks for at least 600×600
-   * (LIVENESS-API.md); raise minWidth/minHeight (or PREFLIGHT_MIN_SIDE) if this vendor turns out
+   * (docs/vendor-contract.md); raise minWidth/minHeight (or PREFLIGHT_MIN_SIDE) if this vendor turns out
    * to want the same.
    */
   minWidth: 100,

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { stringify } from 'csv-stringify/sync';
 import type { SelfieAudit } from '../results/audit-queries.ts';
 import type { AttemptItem, SelfieResult } from '../results/records.ts';
 import { storedChargeOf } from '../verification/charges.ts';
@@ -63,19 +64,20 @@ export const SELFIE_CSV_COLUMNS = [
 ] as const;
 
 /**
- * RFC 4180 quoting. A text cell that a spreadsheet would run as a formula (= + - @ tab CR at the
- * start) gets a leading apostrophe: object keys come from uploaders. Numbers are written as they are.
+ * A cell's text before quoting. A text cell that a spreadsheet would run as a formula (= + - @ tab
+ * CR at the start) gets a leading apostrophe: object keys come from uploaders. Numbers and booleans
+ * are written as they are.
  */
 export function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  let text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 
+/** One CSV record, RFC 4180 (csv-stringify quotes what needs it), ending in CRLF. */
 export function csvLine(values: readonly unknown[]): string {
-  return `${values.map(csvCell).join(',')}\r\n`;
+  return stringify([values.map(csvCell)], { record_delimiter: 'windows', quoted_match: /[\r\n]/ });
 }
 
 /** Terminal-safe text: control characters (escape sequences, newlines in keys) become `?`. */

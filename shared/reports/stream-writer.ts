@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
 /**
@@ -10,28 +11,18 @@ export class BackpressureWriter {
   async write(text: string): Promise<void> {
     if (text.length === 0) return;
     if (this.out.write(text)) return;
-    const out = this.out;
-    await new Promise<void>((resolve, reject) => {
-      const cleanup = () => {
-        out.off('drain', onDrain);
-        out.off('error', onError);
-        out.off('close', onClose);
-      };
-      const onDrain = () => {
-        cleanup();
-        resolve();
-      };
-      const onError = (error: Error) => {
-        cleanup();
-        reject(error);
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error('the output closed before everything was written'));
-      };
-      out.on('drain', onDrain);
-      out.on('error', onError);
-      out.on('close', onClose);
-    });
+    // once() rejects on 'error'; a close before 'drain' must fail too, or the writer waits forever.
+    // The abort removes whichever listener did not fire, so long outputs do not pile listeners up.
+    const done = new AbortController();
+    try {
+      await Promise.race([
+        once(this.out, 'drain', { signal: done.signal }),
+        once(this.out, 'close', { signal: done.signal }).then(() => {
+          throw new Error('the output closed before everything was written');
+        }),
+      ]);
+    } finally {
+      done.abort();
+    }
   }
 }

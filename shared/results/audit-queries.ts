@@ -1,7 +1,7 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
+  paginateQuery,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
@@ -59,7 +59,7 @@ export function daysOf(range: DecisionRange): string[] {
 }
 
 /**
- * The read side of the results table: the audit questions of DESIGN.md, each answered by a key or an
+ * The read side of the results table: the audit questions of docs/design.md, each answered by a key or an
  * index, never a scan. Lists are async generators of pages, so a caller can write each page out
  * before the next one is read.
  */
@@ -75,26 +75,23 @@ export class AuditQueries {
    * reading and writing overlap; memory holds at most two pages.
    */
   private async *query(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>) {
-    const fetchPage = (startKey: Record<string, unknown> | undefined) => {
-      const page = this.db.send(
-        new QueryCommand({
-          ...input,
-          TableName: this.tableName,
-          Limit: this.pageSize,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.db, pageSize: this.pageSize },
+      { ...input, TableName: this.tableName },
+    );
+    const fetchPage = () => {
+      const page = pages.next();
       // A caller that stops early leaves the prefetched page unread; its failure is not theirs.
       page.catch(() => undefined);
       return page;
     };
-    let next = fetchPage(undefined);
+    let next = fetchPage();
     for (;;) {
       const out = await next;
-      if (out.LastEvaluatedKey) next = fetchPage(out.LastEvaluatedKey);
-      const items = (out.Items ?? []).map((item) => withoutNulls(item));
+      if (out.done) return;
+      next = fetchPage();
+      const items = (out.value.Items ?? []).map((item) => withoutNulls(item));
       if (items.length > 0) yield items;
-      if (!out.LastEvaluatedKey) return;
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * The results table's keys and indexes, shared by the CDK stack and the local cloud.
- * Access patterns (DESIGN.md): one selfie with its attempts (pk), one batch by state (byBatch),
+ * Access patterns (docs/design.md): one selfie with its attempts (pk), one batch by state (byBatch),
  * one decision over a date range (byDecisionDate, one partition per decision and day),
  * a vendor reference back to its selfie (byReference), one applicant's checks (bySubject),
  * per-batch counts (an aggregate item).

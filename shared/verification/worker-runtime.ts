@@ -43,17 +43,18 @@ export async function buildWorkerRuntime(
   clients: WorkerClients,
   observability: { logger: Logger; metrics: Metrics },
 ): Promise<WorkerRuntime> {
+  const t = env.tunables;
   const preflightLimits = preflightLimitsFrom({
-    maxBytes: env.PREFLIGHT_MAX_BYTES,
-    maxPixels: env.PREFLIGHT_MAX_PIXELS,
-    minSide: env.PREFLIGHT_MIN_SIDE,
-    maxLongSide: env.PREFLIGHT_MAX_LONG_SIDE,
+    maxBytes: t.preflightMaxBytes,
+    maxPixels: t.preflightMaxPixels,
+    minSide: t.preflightMinSide,
+    maxLongSide: t.preflightMaxLongSide,
   });
   const vendor =
     clients.vendor ??
     new LivenessClient({
-      endpointUrl: env.VENDOR_URL,
-      timeoutMs: env.VENDOR_TIMEOUT_MS,
+      endpointUrl: t.vendorUrl,
+      timeoutMs: t.vendorTimeoutMs,
       ...(await loadVendorCredentials(
         { secretArn: env.VENDOR_SECRET_ARN, userId: env.VENDOR_USER_ID, apiKey: env.VENDOR_API_KEY },
         clients.secrets,
@@ -63,35 +64,35 @@ export async function buildWorkerRuntime(
   return {
     sqs: clients.sqs,
     workQueueUrl: env.WORK_QUEUE_URL,
-    recordConcurrency: env.RECORD_CONCURRENCY,
+    recordConcurrency: t.recordConcurrency,
     verification: {
       selfies: new SelfieLifecycle(clients.db, tableName),
       attempts: new AttemptLog(clients.db, tableName),
       claims: new ContentClaims(clients.db, tableName),
       budget: new SpendBudget(clients.db, tableName),
       spendCap: {
-        ...(env.MAX_PAID_CALLS_PER_BATCH === undefined ? {} : { perBatch: env.MAX_PAID_CALLS_PER_BATCH }),
-        ...(env.MAX_PAID_CALLS_PER_DAY === undefined ? {} : { perDay: env.MAX_PAID_CALLS_PER_DAY }),
+        ...(t.maxPaidCallsPerBatch === undefined ? {} : { perBatch: t.maxPaidCallsPerBatch }),
+        ...(t.maxPaidCallsPerDay === undefined ? {} : { perDay: t.maxPaidCallsPerDay }),
       },
-      maxUncertainCalls: env.MAX_UNCERTAIN_CALLS,
+      maxUncertainCalls: t.maxUncertainCalls,
       loadSelfie: (ref) => readSelfieBytes(clients.s3, ref, preflightLimits.maxBytes),
       vendor,
       breaker: new VendorBreaker(),
       preflightLimits,
       thresholds: {
-        ...(env.MIN_LIVE_SCORE !== undefined ? { minLiveScore: env.MIN_LIVE_SCORE } : {}),
-        ...(env.MAX_POP_SCORE !== undefined ? { maxPopScore: env.MAX_POP_SCORE } : {}),
+        ...(t.minLiveScore !== undefined ? { minLiveScore: t.minLiveScore } : {}),
+        ...(t.maxPopScore !== undefined ? { maxPopScore: t.maxPopScore } : {}),
       },
       retry: {
-        maxAttempts: env.VENDOR_MAX_ATTEMPTS,
+        maxAttempts: t.vendorMaxAttempts,
         backoff: {
           baseMs: pipelineSettings.vendor.backoffBaseMs,
           maxMs: pipelineSettings.vendor.backoffMaxMs,
         },
       },
-      duplicateReuseWindowHours: env.DUPLICATE_REUSE_WINDOW_HOURS,
-      maxReceiveCount: env.MAX_RECEIVE_COUNT,
-      ...(env.LEASE_SECONDS === undefined ? {} : { leaseSeconds: env.LEASE_SECONDS }),
+      duplicateReuseWindowHours: t.duplicateReuseWindowHours,
+      maxReceiveCount: t.maxReceiveCount,
+      ...(t.leaseSeconds === undefined ? {} : { leaseSeconds: t.leaseSeconds }),
       logger: observability.logger,
       metrics: observability.metrics,
     },

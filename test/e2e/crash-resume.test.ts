@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   decidedTotal,
   doubleCharges,
@@ -56,13 +56,15 @@ describe('liveness-batch run killed with SIGKILL mid-run, then run again (child 
       const args = runArgs(corpusDir, BATCH, stateDir, '--seed', 'e2e-crash', '--dedupe-references', 'on');
       const slow = [...sandboxFaults.slice(0, 4), '--latency-ms', '150-400', '--concurrency', '4'];
       const first = startCli([...args, ...slow]);
-      const deadline = Date.now() + 60_000;
-      while (readLedger(stateDir).filter((e) => e.charged).length < 6) {
-        if (Date.now() > deadline) throw new Error('the first run charged nothing within 60 s');
-        if (first.child.exitCode !== null)
-          throw new Error(`the first run ended early:\n${(await first.done).stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await vi.waitFor(
+        async () => {
+          // The run to kill mid-way must still be running (waitFor reports this if it never is).
+          if (first.child.exitCode !== null)
+            throw new Error(`the first run ended early:\n${(await first.done).stderr}`);
+          expect(readLedger(stateDir).filter((e) => e.charged).length).toBeGreaterThanOrEqual(6);
+        },
+        { timeout: 60_000, interval: 100 },
+      );
 
       // Act: kill the CLI process only (its DynamoDB Local is orphaned, as after a real crash), then rerun
       first.child.kill('SIGKILL');

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
 import { startLocalCloud } from '../../infra/local/host.ts';
 import { startSandbox } from '../../sandbox/server.ts';
@@ -54,11 +54,13 @@ async function pipelineRun(root: string, images: Buffer[], concurrency: number) 
     await forEachWithConcurrency(images, 8, (image, index) =>
       host.upload(`uploads/${batchId}/face-${index}.jpg`, image),
     );
-    const deadline = Date.now() + 60_000;
-    while (decidedCount(await host.repository.getBatchSummary(batchId)) < images.length) {
-      if (Date.now() > deadline) throw new Error('pipeline did not finish within 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expect
+      .poll(async () => decidedCount(await host.repository.getBatchSummary(batchId)), {
+        timeout: 60_000,
+        interval: 100,
+        message: 'every selfie of the batch decided',
+      })
+      .toBe(images.length);
     const gauge = host.vendor.gauge;
     return { meanInFlight: gauge.mean(), peak: gauge.peak, calls: gauge.calls };
   } finally {
@@ -71,8 +73,8 @@ describe('vendor calls in flight in the local cloud, against a plain pool of the
   let images: Buffer[];
 
   beforeAll(async () => {
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'ERROR');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     root = await mkdtemp(join(tmpdir(), 'lb-e2e-concurrency-'));
     images = [];
     for (let seed = 1; seed <= 8 * ROUNDS; seed++) {
@@ -81,6 +83,7 @@ describe('vendor calls in flight in the local cloud, against a plain pool of the
   }, E2E_TIMEOUT_MS);
 
   afterAll(async () => {
+    vi.unstubAllEnvs();
     await rm(root, { recursive: true, force: true });
   });
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BundleLoadError } from '../../infra/local/handlers.ts';
 import { startLocalCloud } from '../../infra/local/host.ts';
 import { readLiveHost, statePaths } from '../../infra/local/state-dir.ts';
@@ -31,13 +31,16 @@ describe('the local cloud on bundles built as the stack builds them (--bundled)'
   let brokenEntry: string;
 
   beforeAll(async () => {
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'ERROR');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     root = await mkdtemp(join(tmpdir(), 'lb-bundled-'));
     brokenEntry = join(root, 'broken-worker.ts');
     await writeFile(brokenEntry, brokenWorkerSource());
   });
-  afterAll(() => rm(root, { recursive: true, force: true }));
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await rm(root, { recursive: true, force: true });
+  });
 
   it(
     'a bundle with a dynamic require of a missing package stops the local cloud from starting, naming both, and leaves nothing running',

@@ -7,7 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/host.ts';
 import { LocalUploadRetention } from '../../infra/local/upload-retention.ts';
@@ -26,11 +26,7 @@ async function keysIn(s3: S3Client, bucket: string): Promise<string[]> {
 }
 
 async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await expect.poll(check, { timeout: timeoutMs, interval: 100, message: `waiting for ${what}` }).toBe(true);
 }
 
 describe('the local bucket keeps an upload only until its selfie is decided', () => {
@@ -39,8 +35,8 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
   let s3: S3Client;
 
   beforeAll(async () => {
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'ERROR');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     root = await mkdtemp(join(tmpdir(), 'lb-retention-'));
     host = await startLocalCloud({
       stateDir: join(root, 'state'),
@@ -53,6 +49,7 @@ describe('the local bucket keeps an upload only until its selfie is decided', ()
   }, HOST_TIMEOUT_MS);
 
   afterAll(async () => {
+    vi.unstubAllEnvs();
     await host?.stop();
     await rm(root, { recursive: true, force: true });
   });

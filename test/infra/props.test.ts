@@ -128,7 +128,7 @@ describe('stack props: defaults and validation in one place', () => {
       vendorUrl: 'https://vendor.example.com/v4/id-service',
       minLiveScore: 80,
       workerMaxConcurrency: 12,
-      preflight: { maxBytes: 5_000_000 },
+      preflightMaxBytes: 5_000_000,
       alarmEmail: 'ops@example.com',
       webhook: { endpointUrl: 'https://hooks.example.com/a', apiKeyHeaderName: 'X-Key' },
       maxPaidCallsPerDay: 1000,

@@ -242,7 +242,7 @@ describe('queues, functions and event sources', () => {
     const custom = synthStack({
       minLiveScore: 80,
       maxPopScore: 30,
-      preflight: { maxBytes: 5_000_000 },
+      preflightMaxBytes: 5_000_000,
       maxPaidCallsPerDay: 500,
       maxUncertainCalls: 3,
       leaseSeconds: 300,

@@ -193,10 +193,16 @@ describe('verifyWithRetries against the sandbox', () => {
 
   it('stops before an attempt that could not finish by the deadline', async () => {
     // Prepare: every call hangs until the 300 ms timeout; 700 ms leave room for two attempts, not three.
+    // The retry loop's clock advances 300 ms per ended attempt (not the machine's, which a busy host slows).
     const sandbox = await sandboxWith({ hangRate: 1 });
     const client = new LivenessClient({ endpointUrl: sandbox.endpointUrl, ...credentials, timeoutMs: 300 });
-    const deadline = Date.now() + 700;
-    const { options } = harness(client, image, { deadline, random: () => 0, maxAttempts: 10 });
+    const start = Date.now();
+    const { options, ended } = harness(client, image, {
+      deadline: start + 700,
+      random: () => 0,
+      maxAttempts: 10,
+    });
+    options.now = () => start + 300 * ended.length;
 
     // Act
     const result = await verifyWithRetries(options);

@@ -18,7 +18,6 @@ import { BATCH, captureIo, type OpsScenario, parseCsv, produceOpsScenario, SCRIP
 
 let scenario: OpsScenario;
 let results: SelfieResult[];
-let scenarioReadyAt = 0;
 
 beforeAll(async () => {
   scenario = await produceOpsScenario();
@@ -31,18 +30,43 @@ beforeAll(async () => {
   results = (await Promise.all(ids.map((id) => scenario.pipeline.repository.getResult(id)))).filter(
     (r): r is SelfieResult => r !== undefined,
   );
-  scenarioReadyAt = Date.now();
 }, 120_000);
 
 afterAll(async () => {
   await scenario?.stop();
 });
 
-const audit = async (...argv: string[]) => {
+const auditIn = async (from: OpsScenario, ...argv: string[]) => {
   const io = captureIo();
-  const code = await runAudit([...argv, '--state-dir', scenario.stateDir], io);
+  const code = await runAudit([...argv, '--state-dir', from.stateDir], io);
   return { code, out: io.out(), err: io.err() };
 };
+const audit = (...argv: string[]) => auditIn(scenario, ...argv);
+
+/**
+ * A scenario of its own for the tests of a describe that change it (redrive, purge), so the tests
+ * that read the shared scenario never depend on running before or after them.
+ */
+function ownScenario(): () => OpsScenario {
+  let own: OpsScenario | undefined;
+  beforeAll(async () => {
+    own = await produceOpsScenario();
+  }, 120_000);
+  afterAll(async () => {
+    await own?.stop();
+  });
+  return () => {
+    if (!own) throw new Error('the scenario was not produced');
+    return own;
+  };
+}
+
+/** Last-modified times (ms) of objects in a scenario's bucket. */
+async function lastModifiedOf(from: OpsScenario, keys: string[]): Promise<number[]> {
+  const out = await from.pipeline.s3.send(new ListObjectsV2Command({ Bucket: from.pipeline.bucket }));
+  const byKey = new Map((out.Contents ?? []).map((o) => [o.Key, o.LastModified?.getTime() ?? 0]));
+  return keys.map((key) => byKey.get(key) ?? Number.NaN);
+}
 
 describe('the scenario the real pipeline produced', () => {
   it('has every kind of outcome: decided by the vendor, a duplicate, rejected and failed', () => {
@@ -135,15 +159,17 @@ describe('liveness-batch audit against the local host', () => {
     ).toEqual([...scenario.keys.failed].sort());
   });
 
-  it('by decision over a date range (index byDecisionDate), in all three formats; a range before today is empty', async () => {
-    // Prepare
-    const today = new Date().toISOString().slice(0, 10);
-    const verified = results.filter((r) => r.decision === 'VERIFIED').length;
+  it('by decision over a date range (index byDecisionDate), in all three formats; a range before it is empty', async () => {
+    // Prepare: the days the scenario decided on, from its results (not the clock: it may have crossed UTC midnight)
+    const verifiedResults = results.filter((r) => r.decision === 'VERIFIED');
+    const days = verifiedResults.map((r) => (r.decidedAt ?? '').slice(0, 10)).sort();
+    const [from, to] = [days[0] ?? '', days.at(-1) ?? ''];
+    const verified = verifiedResults.length;
 
     // Act
-    const table = await audit('--decision', 'VERIFIED', '--from', today, '--to', today);
-    const json = await audit('--decision', 'VERIFIED', '--from', today, '--to', today, '--format', 'json');
-    const csv = await audit('--decision', 'VERIFIED', '--from', today, '--to', today, '--format', 'csv');
+    const table = await audit('--decision', 'VERIFIED', '--from', from, '--to', to);
+    const json = await audit('--decision', 'VERIFIED', '--from', from, '--to', to, '--format', 'json');
+    const csv = await audit('--decision', 'VERIFIED', '--from', from, '--to', to, '--format', 'csv');
     const before = await audit(
       '--decision',
       'VERIFIED',
@@ -156,6 +182,7 @@ describe('liveness-batch audit against the local host', () => {
     );
 
     // Assess
+    expect(verified).toBeGreaterThan(0);
     expect(table.out).toContain(`${verified} result`);
     expect(JSON.parse(json.out).count).toBe(verified);
     expect(parseCsv(csv.out)).toHaveLength(verified + 1);
@@ -348,13 +375,50 @@ describe('liveness-batch reconcile against the local host', () => {
       { reference: 'lb-000000000000000000000000-1', amount: 0.05 },
     ]);
     expect(report.missingOnTheirs).toMatchObject([{ reference: dropped[0], debitStatus: 'SUCCESSFUL' }]);
-    expect(report.mismatches).toEqual([
-      expect.objectContaining({ reference: disputed[0], why: 'the debit status differs' }),
-      expect.objectContaining({
-        reference: twice[0],
-        why: 'the vendor charged 2 time(s); we recorded 1 paid and 0 uncertain call(s)',
-      }),
-    ]);
+    // References are looked up side by side, so the mismatches come in no particular order.
+    expect(report.mismatches).toHaveLength(2);
+    expect(report.mismatches).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ reference: disputed[0], why: 'the debit status differs' }),
+        expect.objectContaining({
+          reference: twice[0],
+          why: 'the vendor charged 2 time(s); we recorded 1 paid and 0 uncertain call(s)',
+        }),
+      ]),
+    );
+  });
+
+  it('reads a spreadsheet export: a byte-order mark, quoted cells holding commas, quotes and line breaks', async () => {
+    // Prepare: the same charges as an exact statement, with a multi-line quoted memo column
+    const dir = mkdtempSync(join(tmpdir(), 'ops-statement-'));
+    dirs.push(dir);
+    const file = join(dir, 'statement.csv');
+    const memo = (i: number) => `"memo ${i}, line one\r\nline two with ""quotes"""`;
+    const rows = statementFrom(charged()).map((row, i) => `${row.join(',')},${memo(i)}`);
+    const header = 'Transaction Reference,Transaction Date,Amount,Debit Status,Memo';
+    writeFileSync(file, `\uFEFF${header}\r\n${rows.join('\r\n')}\r\n`);
+    const io = captureIo();
+
+    // Act
+    const code = await runReconcile(
+      ['--statement', file, '--state-dir', scenario.stateDir, '--format', 'json'],
+      io,
+    );
+
+    // Assess
+    const report = JSON.parse(io.out());
+    expect(report).toMatchObject({ lines: charged().length, matched: charged().length, unreadable: [] });
+    expect(code).toBe(0);
+  });
+
+  it('refuses a statement that is not CSV (an unclosed quote), saying what to do', async () => {
+    // Prepare
+    const file = write([['"lb-1', '2026-01-01', '0.05', 'SUCCESSFUL']]);
+
+    // Act / Assess
+    await expect(
+      runReconcile(['--statement', file, '--state-dir', scenario.stateDir], captureIo()),
+    ).rejects.toThrow(/is not a readable CSV file .*fix the file or export it again/);
   });
 
   it('refuses a statement whose header it cannot read, saying which columns it expects', async () => {
@@ -369,8 +433,8 @@ describe('liveness-batch reconcile against the local host', () => {
 });
 
 /** Receives every message of a queue, then makes them visible again: what is in it, untouched. */
-async function peekBodies(queueUrl: string): Promise<string[]> {
-  const sqs = scenario.pipeline.sqs;
+async function peekBodies(from: OpsScenario, queueUrl: string): Promise<string[]> {
+  const sqs = from.pipeline.sqs;
   const held: Array<{ body: string; handle: string }> = [];
   for (;;) {
     const out = await sqs.send(
@@ -392,43 +456,43 @@ async function peekBodies(queueUrl: string): Promise<string[]> {
 }
 
 describe('liveness-batch redrive against the local host', () => {
-  it('--dry-run lists the DLQ messages and changes nothing', async () => {
-    // Prepare
-    const before = await peekBodies(scenario.pipeline.dlq.queueUrl);
-    const io = captureIo();
+  // Redrive changes the scenario (the DLQ, the failed results): it gets its own.
+  const mine = ownScenario();
 
-    // Act
-    const code = await runRedrive(['--dry-run', '--state-dir', scenario.stateDir], io);
-
-    // Assess
-    expect(code).toBe(0);
-    expect(before).toHaveLength(2);
-    expect(io.out()).toContain('2 message(s) in the DLQ; nothing moved (dry run)');
-    for (const key of scenario.keys.failed) {
-      expect(io.out()).toContain(`${scenario.selfieId(key)}: FAILED result would be reopened`);
-      expect((await scenario.pipeline.repository.getResult(scenario.selfieId(key)))?.state).toBe('FAILED');
-    }
-    expect(await peekBodies(scenario.pipeline.dlq.queueUrl)).toEqual(before);
-  });
-
-  it('moves the DLQ messages back unchanged and reopens their results; the worker then decides them without paying twice', async () => {
+  // One test, since a redrive changes what a dry run would see: the dry run comes first, in the test itself.
+  it('--dry-run lists the DLQ messages and changes nothing; redrive then moves them back unchanged and reopens their results; the worker decides them without paying twice', async () => {
     // Prepare: the cause (a vendor answering 500) is fixed; the scenario's worker uses the working vendor.
-    const dlqBodies = await peekBodies(scenario.pipeline.dlq.queueUrl);
-    const failedIds = scenario.keys.failed.map(scenario.selfieId);
+    const dlqBodies = await peekBodies(mine(), mine().pipeline.dlq.queueUrl);
+    const failedIds = mine().keys.failed.map(mine().selfieId);
+    const dry = captureIo();
     const io = captureIo();
 
-    // Act
-    const code = await runRedrive(['--state-dir', scenario.stateDir], io);
-    const moved = await peekBodies(scenario.pipeline.workQueue.queueUrl);
-    const reopened = await Promise.all(failedIds.map((id) => scenario.pipeline.repository.getResult(id)));
-    const summaryAfterRedrive = await scenario.pipeline.repository.getBatchSummary(BATCH);
-    await scenario.pipeline.drain();
+    // Act: a dry run, then the redrive
+    const dryCode = await runRedrive(['--dry-run', '--state-dir', mine().stateDir], dry);
+    const afterDryRun = {
+      dlq: await peekBodies(mine(), mine().pipeline.dlq.queueUrl),
+      states: await Promise.all(
+        failedIds.map(async (id) => (await mine().pipeline.repository.getResult(id))?.state),
+      ),
+    };
+    const code = await runRedrive(['--state-dir', mine().stateDir], io);
+    const moved = await peekBodies(mine(), mine().pipeline.workQueue.queueUrl);
+    const reopened = await Promise.all(failedIds.map((id) => mine().pipeline.repository.getResult(id)));
+    const summaryAfterRedrive = await mine().pipeline.repository.getBatchSummary(BATCH);
+    await mine().pipeline.drain();
 
-    // Assess: moved unchanged, reopened with history, counts consistent.
+    // Assess: the dry run listed both and changed nothing.
+    expect(dryCode).toBe(0);
+    expect(dlqBodies).toHaveLength(2);
+    expect(dry.out()).toContain('2 message(s) in the DLQ; nothing moved (dry run)');
+    for (const selfieId of failedIds)
+      expect(dry.out()).toContain(`${selfieId}: FAILED result would be reopened`);
+    expect(afterDryRun).toEqual({ dlq: dlqBodies, states: ['FAILED', 'FAILED'] });
+    // Then: moved unchanged, reopened with history, counts consistent.
     expect(code).toBe(0);
     expect(io.out()).toContain('Moved 2 message(s) to the work queue');
     expect(moved).toEqual(dlqBodies);
-    expect(await peekBodies(scenario.pipeline.dlq.queueUrl)).toEqual([]);
+    expect(await peekBodies(mine(), mine().pipeline.dlq.queueUrl)).toEqual([]);
     for (const result of reopened) {
       expect(result).toMatchObject({ state: 'RECEIVED', attempts: 4, leaseUntil: 0 });
       expect(result?.decision).toBeUndefined();
@@ -437,7 +501,7 @@ describe('liveness-batch redrive against the local host', () => {
     expect(summaryAfterRedrive).toMatchObject({ total: 11, FAILED: 0, redriven: 2 });
     // Then the worker decided them with one new call each, attempt 5, continuing the numbering.
     for (const selfieId of failedIds) {
-      const result = await scenario.pipeline.repository.getResult(selfieId);
+      const result = await mine().pipeline.repository.getResult(selfieId);
       expect(['VERIFIED', 'NOT_VERIFIED', 'REVIEW']).toContain(result?.decision);
       // The broken vendor debited each of its four 500 answers: those count as paid too.
       expect(result).toMatchObject({
@@ -445,7 +509,7 @@ describe('liveness-batch redrive against the local host', () => {
         paidCalls: 5,
         transactionReference: transactionReferenceFor(selfieId, 5),
       });
-      const history = await audit('--selfie', selfieId, '--format', 'json');
+      const history = await auditIn(mine(), '--selfie', selfieId, '--format', 'json');
       expect(JSON.parse(history.out).history).toMatchObject([
         {
           what: 'REDRIVE',
@@ -454,19 +518,21 @@ describe('liveness-batch redrive against the local host', () => {
         },
       ]);
     }
-    const summary = await scenario.pipeline.repository.getBatchSummary(BATCH);
+    const summary = await mine().pipeline.repository.getBatchSummary(BATCH);
     const decided = ['VERIFIED', 'NOT_VERIFIED', 'REVIEW', 'REJECTED', 'FAILED'] as const;
     expect(decided.reduce((n, d) => n + (summary?.[d] ?? 0), 0)).toBe(11);
     // No reference was charged twice, by either vendor, and none of the failed ones was sent again.
     const charged = [
-      ...scenario.pipeline.paidReferences(),
-      ...scenario.brokenVendor
-        .ledger()
+      ...mine().pipeline.paidReferences(),
+      ...mine()
+        .brokenVendor.ledger()
         .filter((e) => e.charged)
         .map((e) => e.transactionReference),
     ];
     expect(new Set(charged).size).toBe(charged.length);
-    const resent = scenario.pipeline.sandbox.ledger().map((e) => e.transactionReference);
+    const resent = mine()
+      .pipeline.sandbox.ledger()
+      .map((e) => e.transactionReference);
     for (const selfieId of failedIds) {
       for (const n of [1, 2, 3, 4]) expect(resent).not.toContain(transactionReferenceFor(selfieId, n));
     }
@@ -474,46 +540,50 @@ describe('liveness-batch redrive against the local host', () => {
 
   it('says how to start a local host when none runs: the local queues live in its memory', async () => {
     // Act / Assess
-    await expect(runRedrive(['--state-dir', `${scenario.stateDir}-none`], captureIo())).rejects.toThrow(
+    await expect(runRedrive(['--state-dir', `${mine().stateDir}-none`], captureIo())).rejects.toThrow(
       /liveness-batch up --state-dir/,
     );
   });
 });
 
 describe('liveness-batch purge against the local host', () => {
+  // Purge deletes the scenario's uploads: it gets its own.
+  const mine = ownScenario();
   const listKeys = async () => {
-    const out = await scenario.pipeline.s3.send(
-      new ListObjectsV2Command({ Bucket: scenario.pipeline.bucket }),
-    );
+    const out = await mine().pipeline.s3.send(new ListObjectsV2Command({ Bucket: mine().pipeline.bucket }));
     return (out.Contents ?? []).map((o) => o.Key ?? '').sort();
   };
   const allKeys = () => [
-    ...scenario.keys.faces,
-    scenario.keys.duplicate,
-    ...scenario.keys.rejected,
-    ...scenario.keys.failed,
+    ...mine().keys.faces,
+    mine().keys.duplicate,
+    ...mine().keys.rejected,
+    ...mine().keys.failed,
   ];
 
   it('deletes only uploads older than the cut-off, records each deletion in the selfie history, and never deletes results', async () => {
-    // Prepare: the batch's uploads are at least 3.5 s old; one fresh upload and one outside the upload prefix.
-    await new Promise((r) => setTimeout(r, Math.max(0, scenarioReadyAt + 3500 - Date.now())));
+    // Prepare: one fresh upload and one outside the upload prefix; the clock is set so the cut-off
+    // (now - 1h) falls just after the batch's newest upload, instead of waiting for uploads to age.
+    const batchUploads = await lastModifiedOf(mine(), allKeys());
     const put = (Key: string) =>
-      scenario.pipeline.s3.send(new PutObjectCommand({ Bucket: scenario.pipeline.bucket, Key, Body: 'x' }));
+      mine().pipeline.s3.send(new PutObjectCommand({ Bucket: mine().pipeline.bucket, Key, Body: 'x' }));
     await put('exports/old-report.csv');
     await put('uploads/fresh/new.jpg');
-    const resultsBefore = JSON.parse((await audit('--batch', BATCH, '--format', 'json')).out).results;
-    const dry = captureIo();
-    const real = captureIo();
+    const [fresh] = await lastModifiedOf(mine(), ['uploads/fresh/new.jpg']);
+    const cutoff = Math.max(...batchUploads) + 1;
+    const now = () => new Date(cutoff + 3_600_000);
+    const resultsBefore = JSON.parse(
+      (await auditIn(mine(), '--batch', BATCH, '--format', 'json')).out,
+    ).results;
+    const dry = { ...captureIo(), now };
+    const real = { ...captureIo(), now };
 
     // Act
-    const dryCode = await runPurge(
-      ['--older-than', '3s', '--dry-run', '--state-dir', scenario.stateDir],
-      dry,
-    );
+    const dryCode = await runPurge(['--older-than', '1h', '--dry-run', '--state-dir', mine().stateDir], dry);
     const keysAfterDryRun = await listKeys();
-    const code = await runPurge(['--older-than', '3s', '--state-dir', scenario.stateDir], real);
+    const code = await runPurge(['--older-than', '1h', '--state-dir', mine().stateDir], real);
 
-    // Assess: the dry run changed nothing.
+    // Assess: the fresh upload is newer than the cut-off (S3 times have a 1 s grain); the dry run changed nothing.
+    expect(fresh).toBeGreaterThanOrEqual(cutoff);
     expect(dryCode).toBe(0);
     expect(dry.out()).toContain('Would delete 11 of 12 object(s)');
     expect(keysAfterDryRun).toEqual([...allKeys(), 'exports/old-report.csv', 'uploads/fresh/new.jpg'].sort());
@@ -524,22 +594,24 @@ describe('liveness-batch purge against the local host', () => {
     // Each deletion is in its selfie's history; every result is still there, unchanged.
     for (const key of allKeys()) {
       const { history } = JSON.parse(
-        (await audit('--bucket', scenario.pipeline.bucket, '--key', key, '--format', 'json')).out,
+        (await auditIn(mine(), '--bucket', mine().pipeline.bucket, '--key', key, '--format', 'json')).out,
       );
       expect(history.filter((h: { what: string }) => h.what === 'PURGED')).toEqual([
-        expect.objectContaining({ bucket: scenario.pipeline.bucket, key, lastModified: expect.any(String) }),
+        expect.objectContaining({ bucket: mine().pipeline.bucket, key, lastModified: expect.any(String) }),
       ]);
     }
-    const resultsAfter = JSON.parse((await audit('--batch', BATCH, '--format', 'json')).out).results;
+    const resultsAfter = JSON.parse(
+      (await auditIn(mine(), '--batch', BATCH, '--format', 'json')).out,
+    ).results;
     expect(resultsAfter).toEqual(resultsBefore);
   });
 
   it('refuses a duration it cannot read', async () => {
     // Act / Assess
     await expect(
-      runPurge(['--older-than', 'a month', '--state-dir', scenario.stateDir], captureIo()),
+      runPurge(['--older-than', 'a month', '--state-dir', mine().stateDir], captureIo()),
     ).rejects.toThrow(/positive duration like 30d/);
-    await expect(runPurge(['--state-dir', scenario.stateDir], captureIo())).rejects.toThrow(
+    await expect(runPurge(['--state-dir', mine().stateDir], captureIo())).rejects.toThrow(
       /--older-than DURATION is required/,
     );
   });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { parse } from 'csv-parse/sync';
 import type { OpsIo } from '../../cli/ops/io.ts';
 import { statePaths, writeHostEndpoints } from '../../infra/local/state-dir.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
@@ -40,22 +41,27 @@ export interface OpsScenario {
  * they find a running `liveness-batch up`.
  */
 export async function produceOpsScenario(): Promise<OpsScenario> {
+  const brokenVendor = await startSandbox({ port: 0, errorRate: 1, chargeFailures: true, seed: 'broken' });
+  const client = (endpointUrl: string) =>
+    new LivenessClient({ endpointUrl, timeoutMs: 2000, userId: 'sandbox-user', apiKey: 'sandbox-key' });
+  const broken = client(brokenVendor.endpointUrl);
+  // The worker calls through this switch (its injection point), so the runtime is never changed under it.
+  let useBroken = false;
   const pipeline = await createPipelineFixture({
     maxReceiveCount: 2,
     maxAttempts: 2,
     sandbox: { liveRatio: 0.6 },
     env: { MIN_LIVE_SCORE: '90' },
-  });
-  const brokenVendor = await startSandbox({ port: 0, errorRate: 1, chargeFailures: true, seed: 'broken' });
-  const working = pipeline.workerRuntime.verification.vendor;
-  const broken = new LivenessClient({
-    endpointUrl: brokenVendor.endpointUrl,
-    timeoutMs: 2000,
-    userId: 'sandbox-user',
-    apiKey: 'sandbox-key',
+    vendor: (sandbox) => {
+      const working = client(sandbox.endpointUrl);
+      return {
+        timeoutMs: working.timeoutMs,
+        call: (image, reference) => (useBroken ? broken : working).call(image, reference),
+      };
+    },
   });
   const useBrokenVendor = (on: boolean) => {
-    pipeline.workerRuntime.verification.vendor = on ? broken : working;
+    useBroken = on;
   };
   const keys = {
     faces: [1, 2, 3, 4, 5, 6].map((seed) => `uploads/${BATCH}/face-${seed}.jpg`),
@@ -170,33 +176,7 @@ export function captureIo(deps?: OpsIo['deps']): OpsIo & { out(): string; err():
   };
 }
 
-/** Minimal RFC 4180 parser for assertions (quoted cells, doubled quotes, CRLF). */
+/** The rows of a CSV text (RFC 4180: quoted cells, doubled quotes, CRLF), read with csv-parse. */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r') {
-      // CRLF: the row ends at \n.
-    } else if (c === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-    } else cell += c;
-  }
-  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
-  return rows;
+  return parse(text, { relax_column_count: true });
 }

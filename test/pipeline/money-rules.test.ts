@@ -140,10 +140,9 @@ describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxq
       sandbox: { latencyMs: { min: 20, max: 60 } },
       // A generous vendor timeout: this test is about the cap, and 32 calls beside 32 image decodes on two
       // busy cores must not turn into calls without an answer.
-      env: { MAX_PAID_CALLS_PER_BATCH: '50', VENDOR_TIMEOUT_MS: '15000' },
+      env: { MAX_PAID_CALLS_PER_BATCH: '50', VENDOR_TIMEOUT_MS: '15000', RECORD_CONCURRENCY: '8' },
     });
     const fixture = pipeline;
-    fixture.workerRuntime.recordConcurrency = 8;
     const records = [];
     for (let i = 0; i < 200; i++) {
       records.push(await fixture.upload(`uploads/capped/face-${i}.jpg`, await face(1000 + i)));

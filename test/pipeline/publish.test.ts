@@ -96,6 +96,7 @@ describe('publish handler (results stream → EventBridge; EventBridge client mo
   it('resends an entry PutEvents reported as failed, and reports the record when it keeps failing', async () => {
     // Prepare: the first call fails its second entry; every later call fails every entry for 'face-3'.
     let calls = 0;
+    const failedInCall: string[][] = [];
     const send = vi.fn(async (command: PutEventsCommand) => {
       calls++;
       const entries = command.input.Entries ?? [];
@@ -106,6 +107,9 @@ describe('publish handler (results stream → EventBridge; EventBridge client mo
           ? { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }
           : { EventId: `e-${calls}-${i}` };
       });
+      failedInCall.push(
+        entries.filter((_, i) => 'ErrorCode' in (results[i] ?? {})).map((e) => e.Detail ?? ''),
+      );
       return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
     });
 
@@ -122,7 +126,13 @@ describe('publish handler (results stream → EventBridge; EventBridge client mo
         r.dynamodb?.NewImage?.state?.S !== 'RECEIVED',
     );
     expect(send.mock.calls.length).toBe(3);
-    expect(send.mock.calls[1]?.[0].input.Entries?.length).toBeGreaterThanOrEqual(1);
+    // Each resend carries exactly the entries the call before failed: the second entry and face-3's.
+    const sent = (call: number) =>
+      (send.mock.calls[call]?.[0].input.Entries ?? []).map((e) => e.Detail ?? '');
+    expect(failedInCall[0]).toHaveLength(2);
+    expect(sent(1)).toEqual(failedInCall[0]);
+    expect(sent(2)).toEqual(failedInCall[1]);
+    expect(sent(0).length).toBeGreaterThan(2);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: face3?.dynamodb?.SequenceNumber }]);
   });
 

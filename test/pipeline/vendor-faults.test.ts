@@ -17,9 +17,11 @@ const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
 
 /** A vendor statement (CSV lines) listing what the sandbox charged. */
 async function* statementOf(pipeline: PipelineFixture) {
-  yield 'reference,date,amount';
+  yield { cells: ['reference', 'date', 'amount'], line: 1 };
+  let line = 1;
   for (const entry of pipeline.sandbox.ledger().filter((e) => e.charged)) {
-    yield `${entry.transactionReference},${entry.at},0.05`;
+    line += 1;
+    yield { cells: [entry.transactionReference ?? '', entry.at, '0.05'], line };
   }
 }
 

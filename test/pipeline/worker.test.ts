@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sandboxOptionsSchema } from '../../sandbox/options.ts';
-import { faultFor } from '../../sandbox/outcomes.ts';
+import { faultFor, statusFor } from '../../sandbox/outcomes.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { expressionOf, injectWriteFaults } from '../support/faults.ts';
@@ -30,7 +30,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
     // Assess
     const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/happy/face.jpg' });
     const result = await pipeline.repository.getResult(selfieId);
-    expect(['VERIFIED', 'NOT_VERIFIED']).toContain(result?.decision);
+    expect(result?.decision).toBe(expectedDecision(pipeline));
     expect(result?.liveScore).toEqual(expect.any(Number));
     expect(result?.debitStatus).toBe('SUCCESSFUL');
     expect(result?.vendorResponse).toMatchObject({ responseCode: '00' });
@@ -175,15 +175,18 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('reports a 401 loudly (error log and metric) and stops calling the vendor for the rest of the batch', async () => {
     // Prepare: the sandbox expects other credentials than the worker sends.
-    pipeline = await createPipelineFixture({ sandbox: { apiKey: 'the-real-key' } });
+    pipeline = await createPipelineFixture({
+      sandbox: { apiKey: 'the-real-key' },
+      env: { RECORD_CONCURRENCY: '1' },
+    });
     const records = await Promise.all(
       [6, 7, 8].map(async (seed) => pipeline?.upload(`uploads/badkey/face-${seed}.jpg`, await face(seed))),
     );
     await pipeline.enqueue(records.filter((r) => r !== undefined));
     const worker = pipeline;
 
-    // Act: one invocation over the whole batch, records one at a time so the first 401 is seen first.
-    worker.workerRuntime.recordConcurrency = 1;
+    // Act: one invocation over the whole batch, records one at a time (RECORD_CONCURRENCY 1) so the
+    // first 401 is seen first.
     const { result, output } = await captureOutput(() => worker.deliver());
 
     // Assess
@@ -312,7 +315,17 @@ describe('worker handler after a crash between the vendor answer and the decisio
       paidCalls: 1,
       transactionReference: transactionReferenceFor(selfieId, 1),
     });
-    expect(['VERIFIED', 'NOT_VERIFIED']).toContain(result?.decision);
+    expect(result?.decision).toBe(expectedDecision(pipeline));
     expect(await pipeline.repository.getBatchSummary('answered')).toMatchObject({ total: 1, paidCalls: 1 });
   });
 });
+
+/**
+ * The decision the sandbox's deterministic outcome gives the one image it was sent (its ledger holds
+ * the SHA-256 of the bytes it received), with no thresholds configured: VERIFIED or NOT_VERIFIED.
+ */
+function expectedDecision(fixture: PipelineFixture): 'VERIFIED' | 'NOT_VERIFIED' {
+  const [sent] = fixture.sandbox.ledger();
+  if (!sent?.sha256) throw new Error('the sandbox received no image');
+  return statusFor(sent.sha256, fixture.sandbox.options) === 'VERIFIED' ? 'VERIFIED' : 'NOT_VERIFIED';
+}

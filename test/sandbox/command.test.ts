@@ -191,9 +191,7 @@ describe('liveness-batch sandbox', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
     // Act
-    const deadline = Date.now() + 30_000;
-    while (!output.includes('Ctrl-C to stop') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(output).toContain('Ctrl-C to stop'), { timeout: 30_000, interval: 50 });
     const endpoint = /endpoint \(v4\): (\S+)/.exec(output)?.[1] ?? '';
     const health = await fetch(endpoint.replace('/sfx-v4-verify/v4/id-service', '/__sandbox/health'));
     child.kill('SIGTERM');

@@ -11,6 +11,7 @@ import type { StartSandboxOptions } from '../../sandbox/server.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
 import { handlerEnvSchema } from '../../shared/config.ts';
+import type { LivenessCaller } from '../../shared/liveness/client.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
 import { AttemptLog } from '../../shared/results/attempts.ts';
 import { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
@@ -44,6 +45,8 @@ export interface PipelineFixtureOptions {
   env?: Record<string, string>;
   /** How long the vendor circuit stays open before a probe (the policy's 30 s makes outage tests slow). */
   breakerOpenMs?: number;
+  /** The vendor the worker calls (default: an HTTP client of the fixture's sandbox). */
+  vendor?: (sandbox: RunningSandbox) => LivenessCaller;
 }
 
 /**
@@ -99,6 +102,7 @@ export async function createPipelineFixture(options: PipelineFixtureOptions = {}
       secrets: () => {
         throw new Error('no Secrets Manager in tests');
       },
+      ...(options.vendor ? { vendor: options.vendor(sandbox) } : {}),
     },
     { logger, metrics },
   );
