@@ -15,10 +15,10 @@ import {
   bundleHandler,
   type HandlerName,
   handlerEntries,
-} from '../infra/local/bundles.ts';
-import { toSqsEvent } from '../infra/local/sqs-event-source.ts';
+} from '../local-cloud/bundles.ts';
+import { toSqsEvent } from '../local-cloud/sqs-event-source.ts';
 import type { VerifySelfieMessage } from '../shared/messages.ts';
-import { syntheticFace } from '../test/support/images.ts';
+import { syntheticFace } from '../testkit/images.ts';
 import { startLocalServices } from './support/local-services.ts';
 import { projectRoot } from './support/paths.ts';
 import { type BenchOptions, type BenchRow, fixed, median } from './table.ts';

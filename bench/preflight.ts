@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import { defaultPreflightLimits, preflightSelfie } from '../shared/preflight/index.ts';
-import { jpegOfSize } from '../test/support/images.ts';
+import { jpegOfSize } from '../testkit/images.ts';
 import { type BenchOptions, type BenchRow, fixed, judged, median } from './table.ts';
 
 const SIZES = [

@@ -2,7 +2,7 @@
 // (test/events/published-schemas.test.ts fails when a checked-in file differs from the code).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publishedEvents, renderEventSchema } from '../shared/events/published-schemas.ts';
+import { publishedEvents, renderEventSchema } from '../operations/published-schemas.ts';
 
 const dir = join(import.meta.dirname, '..', 'docs', 'events');
 mkdirSync(dir, { recursive: true });

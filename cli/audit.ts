@@ -1,17 +1,17 @@
 import { z } from 'zod';
-import { DECISIONS, IN_FLIGHT_STATES } from '../shared/decision.ts';
-import { parseDecisionRange } from '../shared/operations/time-input.ts';
+import { AuditQueries } from '../operations/audit-queries.ts';
 import {
   AUDIT_FORMATS,
   RESULT_CSV_COLUMNS,
   SELFIE_CSV_COLUMNS,
   writeResultList,
   writeSelfieAudit,
-} from '../shared/reports/audit-output.ts';
-import { AuditQueries } from '../shared/results/audit-queries.ts';
-import { reviewCounts } from '../shared/review/verdicts.ts';
+} from '../operations/reports/audit-output.ts';
+import { reviewCounts } from '../operations/review/verdicts.ts';
+import { parseDecisionRange } from '../operations/time-input.ts';
+import { DECISIONS, IN_FLIGHT_STATES } from '../shared/decision.ts';
 import { selfieIdOf } from '../shared/selfie.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, openOutput, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

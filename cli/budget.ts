@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { raiseSpendCap } from '../shared/operations/spend-cap.ts';
+import { raiseSpendCap } from '../operations/spend-cap.ts';
 import { type BudgetScope, SpendBudget } from '../shared/results/spend-budget.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

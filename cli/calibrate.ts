@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { type Calibration, calibrate, formatThreshold } from '../shared/calibration/calibrate.ts';
-import { renderCalibrationPage } from '../shared/calibration/det-page.ts';
+import { AuditQueries, type DecisionRange } from '../operations/audit-queries.ts';
+import { type Calibration, calibrate, formatThreshold } from '../operations/calibration/calibrate.ts';
+import { renderCalibrationPage } from '../operations/calibration/det-page.ts';
 import {
   type CandidateResult,
   candidateOf,
@@ -10,15 +11,14 @@ import {
   LabelsFileError,
   matchLabels,
   parseLabelsCsv,
-} from '../shared/calibration/labels.ts';
-import type { Rate, Target } from '../shared/calibration/rates.ts';
+} from '../operations/calibration/labels.ts';
+import type { Rate, Target } from '../operations/calibration/rates.ts';
+import { reviewOf } from '../operations/review/review-record.ts';
+import { parseDecisionRange } from '../operations/time-input.ts';
 import { DECISIONS } from '../shared/decision.ts';
 import type { DecisionThresholds } from '../shared/decision-policy.ts';
-import { parseDecisionRange } from '../shared/operations/time-input.ts';
-import { AuditQueries, type DecisionRange } from '../shared/results/audit-queries.ts';
 import type { SelfieResult } from '../shared/results/records.ts';
-import { reviewOf } from '../shared/review/review-record.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

@@ -1,4 +1,4 @@
-import type { Command } from './command.ts';
+import type { Command } from '../toolkit/command.ts';
 
 /** The command table. Each entry loads its module only when that command runs, so `--help` starts fast. */
 export const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {

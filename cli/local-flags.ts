@@ -8,7 +8,7 @@ import {
   type TunableInput,
   tunables,
 } from '../shared/tunables.ts';
-import { type OptionSpec, parseCommandArgs, UsageError } from './command.ts';
+import { type OptionSpec, parseCommandArgs, UsageError } from '../toolkit/command.ts';
 
 /** Flags shared by `run` and `up`: the host, the vendor, and the sandbox's fault switches. */
 export const localCloudOptions = {

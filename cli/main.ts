@@ -1,4 +1,4 @@
-import { UsageError } from './command.ts';
+import { UsageError } from '../toolkit/command.ts';
 import { commands } from './commands.ts';
 
 function usage(): string {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { purgeExpiredSelfies } from '../shared/operations/purge.ts';
-import { OperatorHistory } from '../shared/operations/selfie-history.ts';
-import { parseDuration } from '../shared/operations/time-input.ts';
+import { purgeExpiredSelfies } from '../operations/purge.ts';
+import { OperatorHistory } from '../operations/selfie-history.ts';
+import { parseDuration } from '../operations/time-input.ts';
 import { pipelineSettings } from '../shared/settings.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

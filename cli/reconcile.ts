@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { z } from 'zod';
+import { AuditQueries } from '../operations/audit-queries.ts';
 import {
   hasDiscrepancies,
   type ReconciliationReport,
@@ -11,10 +12,9 @@ import {
   STATEMENT_HEADERS,
   StatementFormatError,
   type StatementRecord,
-} from '../shared/operations/reconcile.ts';
-import { OperatorHistory } from '../shared/operations/selfie-history.ts';
-import { AuditQueries } from '../shared/results/audit-queries.ts';
-import { type Command, UsageError } from './command.ts';
+} from '../operations/reconcile.ts';
+import { OperatorHistory } from '../operations/selfie-history.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

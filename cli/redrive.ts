@@ -1,15 +1,15 @@
 import { z } from 'zod';
+import { AuditQueries, type DecisionRange } from '../operations/audit-queries.ts';
 import {
   type RedrivenMessage,
   type RedrivenResult,
   redriveDeadLetters,
   redriveFailedResults,
-} from '../shared/operations/redrive.ts';
-import { OperatorHistory } from '../shared/operations/selfie-history.ts';
-import { parseDecisionRange } from '../shared/operations/time-input.ts';
-import { AuditQueries, type DecisionRange } from '../shared/results/audit-queries.ts';
+} from '../operations/redrive.ts';
+import { OperatorHistory } from '../operations/selfie-history.ts';
+import { parseDecisionRange } from '../operations/time-input.ts';
 import { pipelineSettings } from '../shared/settings.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { type OpsTarget, openTarget, targetHelp } from './ops/target.ts';
 

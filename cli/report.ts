@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { gatherBatchReport } from '../shared/reports/batch-report.ts';
-import { renderBatchReport } from '../shared/reports/html-report.ts';
-import { AuditQueries } from '../shared/results/audit-queries.ts';
-import type { Command } from './command.ts';
+import { AuditQueries } from '../operations/audit-queries.ts';
+import { gatherBatchReport } from '../operations/reports/batch-report.ts';
+import { renderBatchReport } from '../operations/reports/html-report.ts';
+import type { Command } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget, targetHelp } from './ops/target.ts';
 

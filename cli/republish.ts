@@ -2,23 +2,23 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { jsonlArchive, LocalEventBus, sqsTarget } from '../infra/local/event-bus.ts';
-import { DEFAULT_STATE_DIR, type HostEndpoints, readLiveHost, statePaths } from '../infra/local/state-dir.ts';
-import { LocalUploadRetention } from '../infra/local/upload-retention.ts';
-import { createEventBridgeClient, createS3Client } from '../shared/aws-clients.ts';
-import type { EventEnvelope } from '../shared/events/envelope.ts';
-import { EventBridgePublisher, type EventPublisher } from '../shared/events/publisher.ts';
-import { outcomeRules } from '../shared/events/rules.ts';
+import { outcomeRules } from '../infra/event-rules.ts';
+import { jsonlArchive, LocalEventBus, sqsTarget } from '../local-cloud/event-bus.ts';
+import { DEFAULT_STATE_DIR, type HostEndpoints, readLiveHost, statePaths } from '../local-cloud/state-dir.ts';
+import { LocalUploadRetention } from '../local-cloud/upload-retention.ts';
+import { AuditQueries } from '../operations/audit-queries.ts';
 import {
   type RepublishedOutcome,
   replayPublishFailures,
   republishOutcomes,
   type StreamReader,
-} from '../shared/operations/republish.ts';
-import { readStackOutputs } from '../shared/operations/stack-outputs.ts';
-import { AuditQueries } from '../shared/results/audit-queries.ts';
+} from '../operations/republish.ts';
+import { readStackOutputs } from '../operations/stack-outputs.ts';
+import { createEventBridgeClient, createS3Client } from '../shared/aws-clients.ts';
+import type { EventEnvelope } from '../shared/events/envelope.ts';
+import { EventBridgePublisher, type EventPublisher } from '../shared/events/publisher.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { type OpsTarget, openTarget, targetHelp } from './ops/target.ts';
 
@@ -211,7 +211,7 @@ async function stackBus(stack: string, region: string | undefined, io: Republish
 }
 
 /**
- * The running host's bus as infra/local/host.ts wires it: the shipped rules, its review and ops
+ * The running host's bus as local-cloud/host.ts wires it: the shipped rules, its review and ops
  * queues, the state folder's archive (which drops an outcome it already holds) and the local upload
  * retention. The host's bus object lives in the host's memory, so this process builds the same
  * wiring over the host's emulators: what consumers see is the same.

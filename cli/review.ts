@@ -2,19 +2,19 @@ import { userInfo } from 'node:os';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { jsonlArchive, LocalEventBus, sqsTarget } from '../infra/local/event-bus.ts';
-import { DEFAULT_STATE_DIR, readLiveHost, statePaths } from '../infra/local/state-dir.ts';
+import { outcomeRules } from '../infra/event-rules.ts';
+import { jsonlArchive, LocalEventBus, sqsTarget } from '../local-cloud/event-bus.ts';
+import { DEFAULT_STATE_DIR, readLiveHost, statePaths } from '../local-cloud/state-dir.ts';
+import type { ReviewableDecision } from '../operations/review/verdicts.ts';
+import { readStackOutputs } from '../operations/stack-outputs.ts';
+import { parseDuration } from '../operations/time-input.ts';
 import { createEventBridgeClient } from '../shared/aws-clients.ts';
 import { EventBridgePublisher, type EventPublisher } from '../shared/events/publisher.ts';
-import { outcomeRules } from '../shared/events/rules.ts';
-import { readStackOutputs } from '../shared/operations/stack-outputs.ts';
-import { parseDuration } from '../shared/operations/time-input.ts';
-import type { ReviewableDecision } from '../shared/review/verdicts.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
+import { untilInterrupted } from '../toolkit/signals.ts';
 import { type OpsIo, parseFlags, parseOpsArgs, printHelp, processIo } from './ops/io.ts';
 import { openTarget } from './ops/target.ts';
 import { type RunningReviewServer, startReviewServer } from './review/server.ts';
-import { untilInterrupted } from './signals.ts';
 
 const HELP = `Usage: liveness-batch review [--batch ID] [--include-not-verified] [--include-failed]
                              [--since 30d] [--reviewer NAME] [where]

@@ -1,12 +1,12 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { statePaths } from '../infra/local/state-dir.ts';
-import { parseDuration } from '../shared/operations/time-input.ts';
+import { statePaths } from '../local-cloud/state-dir.ts';
+import { parseDuration } from '../operations/time-input.ts';
 import type { BatchSummary } from '../shared/results/records.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import type { BreakerStatus } from '../shared/verification/vendor-breaker.ts';
-import { type Command, UsageError } from './command.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
 import {
   type LocalCloudFlags,
   localCloudHelp,

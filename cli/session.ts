@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { JavaMissingError } from '../infra/local/dynamodb-local.ts';
-import { BundleLoadError } from '../infra/local/handlers.ts';
-import { type LocalCloud, startLocalCloud } from '../infra/local/host.ts';
-import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../infra/local/state-dir.ts';
+import { JavaMissingError } from '../local-cloud/dynamodb-local.ts';
+import { BundleLoadError } from '../local-cloud/handlers.ts';
+import { type LocalCloud, startLocalCloud } from '../local-cloud/host.ts';
+import { type HostEndpoints, readLiveHost, StateDirBusyError, statePaths } from '../local-cloud/state-dir.ts';
 import { createDocumentClient, createS3Client } from '../shared/aws-clients.ts';
 import type { BatchSummary } from '../shared/results/records.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UsageError } from './command.ts';
+import { UsageError } from '../toolkit/command.ts';
 import { localCloudOptions } from './local-flags.ts';
 import type { StackTarget } from './stack-session.ts';
 

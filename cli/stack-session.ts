@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createDocumentClient } from '../shared/aws-clients.ts';
+import { AuditQueries } from '../operations/audit-queries.ts';
 import {
   type CloudFormationSender,
   readStackOutputs,
   type StackOutputs,
   stackOutputsSchema,
-} from '../shared/operations/stack-outputs.ts';
-import { AuditQueries } from '../shared/results/audit-queries.ts';
+} from '../operations/stack-outputs.ts';
+import { createDocumentClient } from '../shared/aws-clients.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 import { pipelineSettings } from '../shared/settings.ts';
-import { UsageError } from './command.ts';
+import { UsageError } from '../toolkit/command.ts';
 import type { Session } from './session.ts';
 
 /** Attempts per upload: the SDK retries throttling, 5xx and network errors with backoff and jitter. */

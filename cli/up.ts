@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import type { LocalCloud } from '../infra/local/host.ts';
-import { statePaths } from '../infra/local/state-dir.ts';
-import { type Command, UsageError } from './command.ts';
+import type { LocalCloud } from '../local-cloud/host.ts';
+import { statePaths } from '../local-cloud/state-dir.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
+import { untilInterrupted } from '../toolkit/signals.ts';
 import { localCloudHelp, parseCommandLine, parseLocalCloudFlags } from './local-flags.ts';
 import { bootLocalCloud, HostUnavailableError } from './session.ts';
-import { untilInterrupted } from './signals.ts';
 import { Terminal } from './terminal.ts';
 
 const HELP = `Usage: liveness-batch up [options]

@@ -3,7 +3,7 @@ import type { BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodej
 /**
  * How every Lambda of the stack is bundled: the one definition the CDK stack
  * (infra/stack/functions.ts), `liveness-batch run|up --bundled` and the cold-start bench build
- * with (infra/local/bundles.ts maps it onto esbuild's own option names). Type-only CDK imports,
+ * with (local-cloud/bundles.ts maps it onto esbuild's own option names). Type-only CDK imports,
  * so the CLI reads it without loading aws-cdk-lib.
  */
 export const lambdaBundling = {

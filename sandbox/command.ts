@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { type Command, UsageError } from '../cli/command.ts';
-import { untilInterrupted } from '../cli/signals.ts';
 import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
+import { type Command, UsageError } from '../toolkit/command.ts';
+import { untilInterrupted } from '../toolkit/signals.ts';
 import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
 import type { LedgerEntry } from './ledger.ts';
 import { SANDBOX_DEFAULT_API_KEY, SANDBOX_DEFAULT_PORT, SANDBOX_DEFAULT_USER_ID } from './options.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UsageError } from '../cli/command.ts';
+import { UsageError } from '../toolkit/command.ts';
 import { type SandboxOptions, sandboxOptionsSchema } from './options.ts';
 
 /** The fault switches, as node:util parseArgs option definitions; the local cloud's run/up reuse them. */

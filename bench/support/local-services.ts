@@ -1,7 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.ts';
-import { startS3SqsEmulator } from '../../infra/local/fauxqs.ts';
-import { createLocalResources, type LocalResources } from '../../infra/local/resources.ts';
+import { startDynamoDbLocal } from '../../local-cloud/dynamodb-local.ts';
+import { startS3SqsEmulator } from '../../local-cloud/fauxqs.ts';
+import { createLocalResources, type LocalResources } from '../../local-cloud/resources.ts';
 import { type RunningSandbox, type StartSandboxOptions, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
 import type { VerifySelfieMessage } from '../../shared/messages.ts';

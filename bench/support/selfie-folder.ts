@@ -1,6 +1,6 @@
 import { linkSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { syntheticFace } from '../../test/support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 
 /** Small distinct faces (320×400 JPEG), so a run measures the pipeline rather than the disk. */
 export async function writeSelfies(dir: string, count: number, log: (line: string) => void): Promise<number> {

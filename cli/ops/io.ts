@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { z } from 'zod';
-import { type OptionSpec, parseCommandArgs, UsageError } from '../command.ts';
+import { type OptionSpec, parseCommandArgs, UsageError } from '../../toolkit/command.ts';
 import { type TargetDeps, targetOptions } from './target.ts';
 
 /** Where an operations command writes, and what tests may replace (the CloudFormation client). */

@@ -4,25 +4,25 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { JavaMissingError } from '../../infra/local/dynamodb-local.ts';
-import { startFileBackedDynamoDb } from '../../infra/local/dynamodb-process.ts';
-import { localResourceNames } from '../../infra/local/resources.ts';
+import { JavaMissingError } from '../../local-cloud/dynamodb-local.ts';
+import { startFileBackedDynamoDb } from '../../local-cloud/dynamodb-process.ts';
+import { localResourceNames } from '../../local-cloud/resources.ts';
 import {
   DEFAULT_STATE_DIR,
   lockStateDir,
   readLiveHost,
   StateDirBusyError,
   statePaths,
-} from '../../infra/local/state-dir.ts';
+} from '../../local-cloud/state-dir.ts';
+import { type CloudFormationSender, readStackOutputs } from '../../operations/stack-outputs.ts';
 import {
   type AwsEndpoints,
   createDocumentClient,
   createS3Client,
   createSqsClient,
 } from '../../shared/aws-clients.ts';
-import { type CloudFormationSender, readStackOutputs } from '../../shared/operations/stack-outputs.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
-import { UsageError } from '../command.ts';
+import { UsageError } from '../../toolkit/command.ts';
 
 /** Where an operations command reads and writes: a local state folder, a deployed stack, or one table. */
 export const targetOptions = {

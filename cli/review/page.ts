@@ -1,5 +1,5 @@
+import { REVIEWABLE_DECISIONS, type ReviewableDecision } from '../../operations/review/verdicts.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
-import { REVIEWABLE_DECISIONS, type ReviewableDecision } from '../../shared/review/verdicts.ts';
 import { html, type SafeHtml } from './html.ts';
 
 export interface ReviewPageInput {

@@ -7,16 +7,16 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { type EventPublisher, publishAll } from '../../shared/events/publisher.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
-import { listAwaitingReview } from '../../shared/review/awaiting.ts';
-import { toReviewEventDetail, toReviewPutEventsEntry } from '../../shared/review/review-event.ts';
-import { MAX_REVIEW_NOTE, REVIEW_VERDICTS } from '../../shared/review/review-record.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
+import { listAwaitingReview } from '../../operations/review/awaiting.ts';
+import { toReviewEventDetail, toReviewPutEventsEntry } from '../../operations/review/review-event.ts';
+import { MAX_REVIEW_NOTE, REVIEW_VERDICTS } from '../../operations/review/review-record.ts';
 import {
   REVIEWABLE_DECISIONS,
   type ReviewableDecision,
   ReviewVerdicts,
-} from '../../shared/review/verdicts.ts';
+} from '../../operations/review/verdicts.ts';
+import { type EventPublisher, publishAll } from '../../shared/events/publisher.ts';
 import { REVIEW_CSS, renderReviewPage } from './page.ts';
 
 /**

@@ -4,8 +4,8 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { outcomeRules, type RuleTarget } from '../../shared/events/rules.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { outcomeRules, type RuleTarget } from '../event-rules.ts';
 import type { ResolvedSettings } from './props.ts';
 import { acknowledgeFailureDestination, type QueueWithDlq, secureQueue } from './queues.ts';
 

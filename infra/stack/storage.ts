@@ -4,7 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { resultsTableDefinition } from '../../shared/results/table-definition.ts';
+import { resultsTableDefinition } from '../table-definition.ts';
 import { customerManagedKey } from './keys.ts';
 import type { ResolvedSettings } from './props.ts';
 

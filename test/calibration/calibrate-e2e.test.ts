@@ -5,12 +5,12 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCalibrate } from '../../cli/calibrate.ts';
-import { CALIBRATION_CSP } from '../../shared/calibration/det-page.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
+import { CALIBRATION_CSP } from '../../operations/calibration/det-page.ts';
+import { ReviewVerdicts } from '../../operations/review/verdicts.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
-import { ReviewVerdicts } from '../../shared/review/verdicts.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { captureIo, describeAsRunningHost } from '../ops/support.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const BATCH = 'pad-1';

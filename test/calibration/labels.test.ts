@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CandidateResult, matchLabels, parseLabelsCsv } from '../../shared/calibration/labels.ts';
+import { type CandidateResult, matchLabels, parseLabelsCsv } from '../../operations/calibration/labels.ts';
 
 describe('parseLabelsCsv', () => {
   it('reads a BOM, quoted and multi-line cells, CRLF and LF, and names each unusable row as a warning', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { calibrate } from '../../shared/calibration/calibrate.ts';
-import type { LabelledResult } from '../../shared/calibration/labels.ts';
+import { calibrate } from '../../operations/calibration/calibrate.ts';
+import type { LabelledResult } from '../../operations/calibration/labels.ts';
 import {
   equalErrorRate,
   errorRates,
@@ -9,9 +9,9 @@ import {
   sweep,
   thresholdFor,
   wilsonInterval,
-} from '../../shared/calibration/rates.ts';
+} from '../../operations/calibration/rates.ts';
 import { decide } from '../../shared/decision-policy.ts';
-import { seededRandom } from '../support/images.ts';
+import { seededRandom } from '../../testkit/images.ts';
 
 const scored = (label: Label, ...scores: Array<number | null>): ScoredSample[] =>
   scores.map((score) => ({ label, score }));

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../../cli/command.ts';
 import { parseStackRunFlags } from '../../cli/stack-run-flags.ts';
 import { stackOutputsFor } from '../../cli/stack-session.ts';
-import type { CloudFormationSender } from '../../shared/operations/stack-outputs.ts';
+import type { CloudFormationSender } from '../../operations/stack-outputs.ts';
+import { UsageError } from '../../toolkit/command.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb-stack-run-'));
 const outputs = { SelfieBucketName: 'selfies-1', UploadPrefix: 'uploads/', ResultsTableName: 'results-1' };

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localResourceNames } from '../../infra/local/resources.ts';
+import { localResourceNames } from '../../local-cloud/resources.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import {

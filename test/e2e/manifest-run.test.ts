@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
 import { readManifest } from '../../cli/manifest.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { captureIo } from '../ops/support.ts';
 import { parseRunResult, readEvents, startCli, stopDynamoDbServing } from '../support/cli-runs.ts';
-import { syntheticFace } from '../support/images.ts';
 
 /** A child run boots the local cloud (DynamoDB Local's JVM); leave room for a busy machine. */
 const E2E_TIMEOUT_MS = 180_000;

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunResult } from '../../cli/run.ts';
-import { type HostEndpoints, readLiveHost, statePaths } from '../../infra/local/state-dir.ts';
+import { type HostEndpoints, readLiveHost, statePaths } from '../../local-cloud/state-dir.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
 import { createDocumentClient, createS3Client } from '../../shared/aws-clients.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
 import {
   type CliRun,
   decidedTotal,

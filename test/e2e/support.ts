@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultPreflightLimits } from '../../shared/preflight/limits.ts';
-import { hostileCorpus, syntheticFace } from '../support/images.ts';
+import { hostileCorpus, syntheticFace } from '../../testkit/images.ts';
 
 export interface Corpus {
   /** Paths relative to the corpus folder. */

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
-import { startLocalCloud } from '../../infra/local/host.ts';
+import { startLocalCloud } from '../../local-cloud/host.ts';
 import { startSandbox } from '../../sandbox/server.ts';
 import { forEachWithConcurrency } from '../../shared/concurrency.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 
 /** Each case boots a host and makes 6 rounds of 1 s calls twice (~20 s); leave room for a busy machine. */
 const E2E_TIMEOUT_MS = 180_000;

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonlArchive, LocalEventBus, sqsTarget } from '../../infra/local/event-bus.ts';
+import { outcomeRules } from '../../infra/event-rules.ts';
+import { jsonlArchive, LocalEventBus, sqsTarget } from '../../local-cloud/event-bus.ts';
 import { createSqsClient } from '../../shared/aws-clients.ts';
 import type { Decision } from '../../shared/decision.ts';
 import type { EventEnvelope } from '../../shared/events/envelope.ts';
 import { outcomeEventEnvelopeSchema, toPutEventsEntry } from '../../shared/events/outcome-event.ts';
-import { outcomeRules } from '../../shared/events/rules.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
 import { outcomeDetail } from './support.ts';
 
@@ -273,7 +273,7 @@ describe('jsonlArchive under SIGKILL', () => {
   it('loses at most the line in flight when the writer is killed', async () => {
     // Prepare: a child process appends as fast as it can and reports each append that resolved
     const file = join(folder, `${uniqueName('killed')}.jsonl`);
-    const moduleUrl = new URL('../../infra/local/event-bus.ts', import.meta.url).href;
+    const moduleUrl = new URL('../../local-cloud/event-bus.ts', import.meta.url).href;
     const script = `
       const { jsonlArchive } = await import(${JSON.stringify(moduleUrl)});
       const archive = jsonlArchive(${JSON.stringify(file)});

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { outcomeRules } from '../../infra/event-rules.ts';
+import { matchesEventPattern } from '../../local-cloud/pattern-matcher.ts';
 import { DECISIONS, type Decision } from '../../shared/decision.ts';
 import {
   outcomeEventDetailSchema,
@@ -6,8 +8,6 @@ import {
   toEventEnvelope,
   toPutEventsEntry,
 } from '../../shared/events/outcome-event.ts';
-import { matchesEventPattern } from '../../shared/events/pattern-matcher.ts';
-import { outcomeRules } from '../../shared/events/rules.ts';
 import { outcomeDetail } from './support.ts';
 
 const context = {

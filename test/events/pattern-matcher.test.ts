@@ -5,7 +5,7 @@ import {
   compileEventPattern,
   InvalidEventPatternError,
   matchesEventPattern,
-} from '../../shared/events/pattern-matcher.ts';
+} from '../../local-cloud/pattern-matcher.ts';
 
 const casesFile = z.object({
   cases: z.array(

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { publishedEvents, renderEventSchema } from '../../operations/published-schemas.ts';
 import { toEventEnvelope } from '../../shared/events/outcome-event.ts';
-import { publishedEvents, renderEventSchema } from '../../shared/events/published-schemas.ts';
 import { repoRoot } from '../support/cli-runs.ts';
 import { outcomeDetail } from './support.ts';
 

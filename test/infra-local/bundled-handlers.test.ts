@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BundleLoadError } from '../../infra/local/handlers.ts';
-import { startLocalCloud } from '../../infra/local/host.ts';
-import { readLiveHost, statePaths } from '../../infra/local/state-dir.ts';
+import { BundleLoadError } from '../../local-cloud/handlers.ts';
+import { startLocalCloud } from '../../local-cloud/host.ts';
+import { readLiveHost, statePaths } from '../../local-cloud/state-dir.ts';
 import { repoRoot } from '../support/cli-runs.ts';
 
 const BUILD_TIMEOUT_MS = 120_000;

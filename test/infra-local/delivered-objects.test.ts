@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveredObjects } from '../../infra/local/s3-notifications.ts';
+import { DeliveredObjects } from '../../local-cloud/s3-notifications.ts';
 
 const object = (key: string, eTag = 'e1') => ({ key, size: 1, eTag });
 

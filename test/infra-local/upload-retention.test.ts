@@ -9,14 +9,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
-import { type LocalCloud, startLocalCloud } from '../../infra/local/host.ts';
-import { LocalUploadRetention } from '../../infra/local/upload-retention.ts';
+import { type LocalCloud, startLocalCloud } from '../../local-cloud/host.ts';
+import { LocalUploadRetention } from '../../local-cloud/upload-retention.ts';
 import { createS3Client } from '../../shared/aws-clients.ts';
 import { toEventEnvelope } from '../../shared/events/outcome-event.ts';
 import type { SelfieLifecycle } from '../../shared/results/selfie-lifecycle.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { outcomeDetail } from '../events/support.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
-import { syntheticFace } from '../support/images.ts';
 
 const HOST_TIMEOUT_MS = 120_000;
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HandlerName, handlerEntries } from '../../infra/bundling.ts';
-import { bundleHandler } from '../../infra/local/bundles.ts';
+import { bundleHandler } from '../../local-cloud/bundles.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 
 const ELF_MACHINE_AARCH64 = 0xb7;

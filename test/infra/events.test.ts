@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outcomeRules } from '../../shared/events/rules.ts';
+import { outcomeRules } from '../../infra/event-rules.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 

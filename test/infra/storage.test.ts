@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resultsTableDefinition } from '../../shared/results/table-definition.ts';
+import { resultsTableDefinition } from '../../infra/table-definition.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { keyPolicyStatements, logicalIdOf, type StackFixture, synthStack } from './stack-fixture.ts';
 

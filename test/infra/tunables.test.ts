@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandLine, parseLocalCloudFlags } from '../../cli/local-flags.ts';
-import { localHandlerEnv } from '../../infra/local/host.ts';
 import { propsFromContext } from '../../infra/stack/context.ts';
 import { resolveSettings } from '../../infra/stack/props.ts';
+import { localHandlerEnv } from '../../local-cloud/host.ts';
 import { readHandlerEnv } from '../../shared/config.ts';
 import {
   flagTunableNames,

@@ -8,13 +8,13 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
-import { resultsTableInput } from '../../infra/local/results-table.ts';
+import { resultsTableInput } from '../../local-cloud/results-table.ts';
+import { RESULT_CSV_COLUMNS } from '../../operations/reports/audit-output.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
-import { RESULT_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { uniqueName } from '../support/emulators.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture } from '../support/pipeline.ts';
 import { captureIo, describeAsRunningHost, parseCsv } from './support.ts';
 

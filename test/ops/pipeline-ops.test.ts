@@ -11,8 +11,8 @@ import { runPurge } from '../../cli/purge.ts';
 import { runReconcile } from '../../cli/reconcile.ts';
 import { runRedrive } from '../../cli/redrive.ts';
 import { runReport } from '../../cli/report.ts';
+import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../operations/reports/audit-output.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
-import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { BATCH, captureIo, type OpsScenario, parseCsv, produceOpsScenario, SCRIPT_KEY } from './support.ts';
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRedrive } from '../../cli/redrive.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
+import { OperatorHistory } from '../../operations/selfie-history.ts';
 import { parseVerifySelfieMessage } from '../../shared/messages.ts';
-import { OperatorHistory } from '../../shared/operations/selfie-history.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
 import { NO_CALLS } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { reason } from '../../shared/verification/reasons.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 import { captureIo, describeAsRunningHost } from './support.ts';
 

@@ -19,15 +19,15 @@ import {
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRepublish } from '../../cli/republish.ts';
-import { readLiveHost, statePaths, writeHostEndpoints } from '../../infra/local/state-dir.ts';
+import { readLiveHost, statePaths, writeHostEndpoints } from '../../local-cloud/state-dir.ts';
 import { isTerminal } from '../../shared/decision.ts';
 import { type OutcomeEventDetail, outcomeEventId } from '../../shared/events/outcome-event.ts';
 import type { EventPublisher, PutEventsResult } from '../../shared/events/publisher.ts';
 import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 import { captureIo, describeAsRunningHost } from './support.ts';
 

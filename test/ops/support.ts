@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import type { OpsIo } from '../../cli/ops/io.ts';
-import { statePaths, writeHostEndpoints } from '../../infra/local/state-dir.ts';
+import { statePaths, writeHostEndpoints } from '../../local-cloud/state-dir.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import { LivenessClient } from '../../shared/liveness/client.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { emulatorEndpoints } from '../support/emulators.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 export const BATCH = 'b1';

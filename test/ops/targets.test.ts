@@ -10,12 +10,12 @@ import { runPurge } from '../../cli/purge.ts';
 import { runReconcile } from '../../cli/reconcile.ts';
 import { runRedrive } from '../../cli/redrive.ts';
 import { runReport } from '../../cli/report.ts';
-import { startLocalCloud } from '../../infra/local/host.ts';
-import { statePaths } from '../../infra/local/state-dir.ts';
-import type { CloudFormationSender } from '../../shared/operations/stack-outputs.ts';
-import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
+import { startLocalCloud } from '../../local-cloud/host.ts';
+import { statePaths } from '../../local-cloud/state-dir.ts';
+import { RESULT_CSV_COLUMNS, SELFIE_CSV_COLUMNS } from '../../operations/reports/audit-output.ts';
+import type { CloudFormationSender } from '../../operations/stack-outputs.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { captureIo } from './support.ts';
 
 /** A stand-in CloudFormation client (there is no CloudFormation emulator): answers DescribeStacks. */

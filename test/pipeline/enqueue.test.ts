@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueUploads, hashedSelfieId, MAX_SELFIE_ID_BYTES } from '../../shared/enqueue/enqueue-uploads.ts';
 import { parseVerifySelfieMessage, serializeVerifySelfieMessage } from '../../shared/messages.ts';
 import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
 /**

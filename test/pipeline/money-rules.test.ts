@@ -4,11 +4,11 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
-import { raiseSpendCap } from '../../shared/operations/spend-cap.ts';
+import { raiseSpendCap } from '../../operations/spend-cap.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { expressionOf, injectWriteFaults } from '../support/faults.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type PublishRuntime, processResultStream } from '../../functions/publish.ts';
 import { EventBridgePublisher } from '../../shared/events/publisher.ts';
 import { createLogger, createMetrics } from '../../shared/observability.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 /** Stream records as Lambda receives them (NEW_IMAGE), one per item the pipeline wrote. */

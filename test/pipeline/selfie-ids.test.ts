@@ -6,15 +6,15 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../cli/audit.ts';
-import { ensureResultsTable, resultsTableInput } from '../../infra/local/results-table.ts';
+import { ensureResultsTable, resultsTableInput } from '../../local-cloud/results-table.ts';
+import { RESULT_CSV_COLUMNS } from '../../operations/reports/audit-output.ts';
 import { outcomeEventDetailV1Schema } from '../../shared/events/outcome-event.ts';
 import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
-import { RESULT_CSV_COLUMNS } from '../../shared/reports/audit-output.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { captureIo, describeAsRunningHost, parseCsv } from '../ops/support.ts';
 import { uniqueName } from '../support/emulators.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
 let pipeline: PipelineFixture;

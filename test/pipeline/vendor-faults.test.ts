@@ -4,13 +4,13 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
-import { reconcileStatement } from '../../shared/operations/reconcile.ts';
-import { OperatorHistory } from '../../shared/operations/selfie-history.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
+import { reconcileStatement } from '../../operations/reconcile.ts';
+import { OperatorHistory } from '../../operations/selfie-history.ts';
 import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });

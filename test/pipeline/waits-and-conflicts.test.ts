@@ -6,7 +6,7 @@ import { onceUntilFailed } from '../../shared/cold-start.ts';
 import { keys } from '../../shared/results/records.ts';
 import { NO_CALLS } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
-import { syntheticFace } from '../support/images.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });

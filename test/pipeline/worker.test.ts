@@ -4,8 +4,8 @@ import { sandboxOptionsSchema } from '../../sandbox/options.ts';
 import { faultFor, statusFor } from '../../sandbox/outcomes.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { expressionOf, injectWriteFaults } from '../support/faults.ts';
-import { syntheticFace } from '../support/images.ts';
 import { captureOutput, createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });

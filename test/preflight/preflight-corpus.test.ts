@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultPreflightLimits } from '../../shared/preflight/limits.ts';
 import { preflightSelfie } from '../../shared/preflight/preflight-selfie.ts';
 import type { PreflightResult } from '../../shared/preflight/result.ts';
-import { type CorpusEntry, hostileCorpus } from '../support/images.ts';
+import { type CorpusEntry, hostileCorpus } from '../../testkit/images.ts';
 
 let corpus: CorpusEntry[];
 const results = new Map<string, PreflightResult>();

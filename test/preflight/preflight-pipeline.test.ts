@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { preflightLimitsFrom } from '../../shared/preflight/limits.ts';
 import { preflightSelfie } from '../../shared/preflight/preflight-selfie.ts';
 import type { PreflightResult } from '../../shared/preflight/result.ts';
-import { jpegOfSize, pngPixelBomb, syntheticFace, truncated } from '../support/images.ts';
+import { jpegOfSize, pngPixelBomb, syntheticFace, truncated } from '../../testkit/images.ts';
 
 function accepted(result: PreflightResult) {
   if (!result.ok)

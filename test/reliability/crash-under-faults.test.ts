@@ -7,6 +7,7 @@ import type { RunResult } from '../../cli/run.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import type { OutcomeEventDetail } from '../../shared/events/outcome-event.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
+import { seededRandom } from '../../testkit/images.ts';
 import {
   decidedTotal,
   doubleCharges,
@@ -16,7 +17,6 @@ import {
   startCli,
   stopDynamoDbServing,
 } from '../support/cli-runs.ts';
-import { seededRandom } from '../support/images.ts';
 import { type CorpusFile, stateTextFiles, writeHostileCorpus } from './support.ts';
 
 const BATCH = 'reliability';

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultPreflightLimits } from '../../shared/preflight/limits.ts';
-import { type CorpusEntry, hostileCorpus, syntheticFace } from '../support/images.ts';
+import { type CorpusEntry, hostileCorpus, syntheticFace } from '../../testkit/images.ts';
 
 export interface CorpusFile {
   /** Path under the corpus folder, `/`-separated: the S3 key below the batch folder. */

@@ -9,14 +9,14 @@ import { runAudit } from '../../cli/audit.ts';
 import { runReport } from '../../cli/report.ts';
 import { REVIEW_CSP, type RunningReviewServer, startReviewServer } from '../../cli/review/server.ts';
 import { runReview } from '../../cli/review.ts';
-import { LocalEventBus } from '../../infra/local/event-bus.ts';
+import { outcomeRules } from '../../infra/event-rules.ts';
+import { LocalEventBus } from '../../local-cloud/event-bus.ts';
+import { AuditQueries } from '../../operations/audit-queries.ts';
 import type { EventEnvelope } from '../../shared/events/envelope.ts';
-import { outcomeRules } from '../../shared/events/rules.ts';
-import { AuditQueries } from '../../shared/results/audit-queries.ts';
 import { keys, type SelfieResult } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
+import { syntheticFace } from '../../testkit/images.ts';
 import { captureIo, describeAsRunningHost } from '../ops/support.ts';
-import { syntheticFace } from '../support/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { jsonlArchive } from '../../infra/local/event-bus.ts';
+import { jsonlArchive } from '../../local-cloud/event-bus.ts';
 import { buildEnvelope } from '../../shared/events/envelope.ts';
 import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { UsageError } from '../../cli/command.ts';
 import { sandboxCommand } from '../../sandbox/command.ts';
 import { parseSandboxFlags, SANDBOX_FAULT_FLAGS, sandboxFaultOptions } from '../../sandbox/flags.ts';
+import { UsageError } from '../../toolkit/command.ts';
 
 describe('parseSandboxFlags', () => {
   it('reads every flag, with flags winning over SANDBOX_* env variables', () => {

@@ -19,7 +19,7 @@ import {
   syntheticFace,
   tinyPng,
   truncated,
-} from './images.ts';
+} from '../../testkit/images.ts';
 
 export const samplesDir = fileURLToPath(new URL('../../samples/', import.meta.url));
 

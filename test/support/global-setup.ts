@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.ts';
-import { startS3SqsEmulator } from '../../infra/local/fauxqs.ts';
+import { startDynamoDbLocal } from '../../local-cloud/dynamodb-local.ts';
+import { startS3SqsEmulator } from '../../local-cloud/fauxqs.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -4,9 +4,9 @@ import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@
 import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { type EnqueueRuntime, processUploadEvent } from '../../functions/enqueue.ts';
 import { processWorkerEvent } from '../../functions/worker.ts';
-import { ensureResultsTable } from '../../infra/local/results-table.ts';
-import { objectCreatedRecord as localObjectCreatedRecord } from '../../infra/local/s3-notifications.ts';
-import { deliverOneBatch, type SqsQueueRef } from '../../infra/local/sqs-event-source.ts';
+import { ensureResultsTable } from '../../local-cloud/results-table.ts';
+import { objectCreatedRecord as localObjectCreatedRecord } from '../../local-cloud/s3-notifications.ts';
+import { deliverOneBatch, type SqsQueueRef } from '../../local-cloud/sqs-event-source.ts';
 import type { StartSandboxOptions } from '../../sandbox/server.ts';
 import { type RunningSandbox, startSandbox } from '../../sandbox/server.ts';
 import { createDocumentClient, createS3Client, createSqsClient } from '../../shared/aws-clients.ts';
