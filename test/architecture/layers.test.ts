@@ -48,7 +48,7 @@ function sourceFiles(folder: string): string[] {
 }
 
 /** The repository files one file imports, by its relative import specifiers. */
-export function importsOf(file: string): string[] {
+function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
   const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"](\.{1,2}\/[^'"]+)['"]/g)];
   return specifiers.map((m) => normalize(join(dirname(file), m[1] as string)));
