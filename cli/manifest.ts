@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { idProblem, METADATA_FIELDS } from '../shared/selfie-metadata.ts';
+import { readCsvRows } from '../toolkit/csv.ts';
 
 /** The manifest's columns, in this order, as its header. */
 export const MANIFEST_COLUMNS = ['file', 'subject_id', 'correlation_id'] as const;
@@ -32,20 +32,7 @@ export class ManifestError extends Error {}
  * reported and left out; the rest are uploaded.
  */
 export async function readManifest(manifestPath: string, text: string): Promise<Manifest> {
-  let records: Array<{ record: string[]; info: { lines: number } }>;
-  try {
-    records = parse(text, {
-      bom: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      info: true,
-      record_delimiter: ['\r\n', '\n'],
-    }) as unknown as typeof records;
-  } catch (error) {
-    throw new ManifestError(
-      `${manifestPath} is not valid CSV: ${error instanceof Error ? error.message : error}`,
-    );
-  }
+  const records = readCsvRows(text, (problem) => new ManifestError(`${manifestPath} is ${problem}`));
   const [header, ...rows] = records;
   const columns = header?.record.map((c) => c.trim().toLowerCase()) ?? [];
   if (columns.join(',') !== MANIFEST_COLUMNS.join(',')) {
@@ -57,8 +44,7 @@ export async function readManifest(manifestPath: string, text: string): Promise<
   const entries: ManifestEntry[] = [];
   const problems: string[] = [];
   const seen = new Map<string, number>();
-  for (const { record, info } of rows) {
-    const line = info.lines - record.join(',').split('\n').length + 1;
+  for (const { record, line } of rows) {
     const [file = '', subjectId = '', correlationId = ''] = record.map((c) => c.trim());
     if (!file) {
       problems.push(`line ${line}: no file`);

@@ -1,6 +1,6 @@
 import { REVIEWABLE_DECISIONS, type ReviewableDecision } from '../../operations/review/verdicts.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
-import { html, type SafeHtml } from './html.ts';
+import { html, type SafeHtml } from '../../toolkit/html.ts';
 
 export interface ReviewPageInput {
   token: string;

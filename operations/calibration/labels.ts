@@ -1,5 +1,5 @@
-import { parse } from 'csv-parse/sync';
 import type { SelfieResult } from '../../shared/results/records.ts';
+import { readCsvRows } from '../../toolkit/csv.ts';
 import { LABELS, type Label } from './rates.ts';
 
 /** The columns a labels file may name a selfie by, in the order they are looked for. */
@@ -29,22 +29,7 @@ export class LabelsFileError extends Error {}
  * an id listed twice (the first is kept when both say the same; both are dropped when they disagree).
  */
 export function parseLabelsCsv(text: string): LabelsFile {
-  let records: Array<{ record: string[]; info: { lines: number } }>;
-  try {
-    // With `info`, csv-parse returns { record, info } per row; its types do not model that option.
-    records = parse(text, {
-      bom: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      info: true,
-      // Files edited on several machines mix CRLF and LF; csv-parse otherwise keeps the first it sees.
-      record_delimiter: ['\r\n', '\n'],
-    }) as unknown as typeof records;
-  } catch (error) {
-    throw new LabelsFileError(
-      `The labels file is not valid CSV: ${error instanceof Error ? error.message : error}`,
-    );
-  }
+  const records = readCsvRows(text, (problem) => new LabelsFileError(`The labels file is ${problem}`));
   const [header, ...body] = records;
   if (!header) throw new LabelsFileError('The labels file is empty: it needs a header line, e.g. key,label');
   const columns = header.record.map((c) => c.trim().toLowerCase());
@@ -59,9 +44,7 @@ export function parseLabelsCsv(text: string): LabelsFile {
   const warnings: string[] = [];
   const byId = new Map<string, LabelRow>();
   const conflicting = new Set<string>();
-  for (const { record, info } of body) {
-    // info.lines is the line the record ends on; count back the newlines inside its cells.
-    const line = info.lines - record.join(',').split('\n').length + 1;
+  for (const { record, line } of body) {
     const id = (record[idIndex] ?? '').trim();
     const raw = (record[labelIndex] ?? '').trim();
     const label = raw.toLowerCase() as Label;

@@ -1,16 +1,10 @@
 import { DECISIONS } from '../../shared/decision.ts';
+import { escapeHtml } from '../../toolkit/html.ts';
 import { reviewCounts } from '../review/verdicts.ts';
 import { type BatchReportData, latencyBins, MAX_ATTENTION_ROWS, percentile } from './batch-report.ts';
 
-/** Every string from the data goes through here: keys and reasons come from uploaders and the vendor. */
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+/** Every string from the data goes through it: keys and reasons come from uploaders and the vendor. */
+export { escapeHtml };
 
 const DECISION_COLOURS: Record<string, string> = {
   VERIFIED: '#2e7d32',
