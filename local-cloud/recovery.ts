@@ -1,6 +1,10 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { serializeVerifySelfieMessage, type VerifySelfieMessage } from '../shared/messages.ts';
+import {
+  messageForResult,
+  serializeVerifySelfieMessage,
+  type VerifySelfieMessage,
+} from '../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../shared/results/records.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 
@@ -36,14 +40,7 @@ export class LostWork {
       if (await releaseLease(repository, result)) leasesReleased += 1;
       // Never enqueued: enqueue itself sends it when its object is uploaded again.
       if (!result.enqueuedAt) continue;
-      lostWork.waiting.set(result.selfieId, {
-        bucket: result.bucket,
-        key: result.key,
-        ...(result.versionId ? { versionId: result.versionId } : {}),
-        selfieId: result.selfieId,
-        batchId: result.batchId,
-        receivedAt: result.receivedAt,
-      });
+      lostWork.waiting.set(result.selfieId, messageForResult(result));
     }
     return { lostWork, unfinished: unfinished.length, leasesReleased };
   }

@@ -7,8 +7,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
+  messageForResult,
   serializeVerifySelfieMessage,
-  type VerifySelfieMessage,
   verifySelfieMessageSchema,
 } from '../shared/messages.ts';
 import type { SelfieResult } from '../shared/results/records.ts';
@@ -187,18 +187,6 @@ export interface FailedRedriveOptions {
   dryRun: boolean;
   now?: () => Date;
   onResult?: (result: RedrivenResult) => void;
-}
-
-/** The work-queue message of a result: what enqueue sent for it, rebuilt from the table. */
-export function messageForResult(result: SelfieResult): VerifySelfieMessage {
-  return {
-    selfieId: result.selfieId,
-    bucket: result.bucket,
-    key: result.key,
-    ...(result.versionId ? { versionId: result.versionId } : {}),
-    batchId: result.batchId,
-    receivedAt: result.receivedAt,
-  };
 }
 
 /**

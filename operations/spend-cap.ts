@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { serializeVerifySelfieMessage } from '../shared/messages.ts';
+import { messageForResult, serializeVerifySelfieMessage } from '../shared/messages.ts';
 import { type BudgetScope, type BudgetState, SpendBudget } from '../shared/results/spend-budget.ts';
 import { AuditQueries } from './audit-queries.ts';
 
@@ -27,14 +27,7 @@ export async function requeueHeldSelfies(target: SpendCapTarget, batchId: string
           QueueUrl: workQueueUrl,
           Entries: group.map((result, index) => ({
             Id: String(index),
-            MessageBody: serializeVerifySelfieMessage({
-              selfieId: result.selfieId,
-              bucket: result.bucket,
-              key: result.key,
-              ...(result.versionId ? { versionId: result.versionId } : {}),
-              batchId: result.batchId,
-              receivedAt: result.receivedAt,
-            }),
+            MessageBody: serializeVerifySelfieMessage(messageForResult(result)),
           })),
         }),
       );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SelfieResult } from './results/records.ts';
 import { selfieRefSchema } from './selfie.ts';
 
 /** The work queue's message body: one selfie to verify. */
@@ -52,4 +53,16 @@ export function toSqsSafeJson(value: unknown): string {
 /** The work-queue message body, SQS-safe (see `toSqsSafeJson`) so any S3 key can be queued. */
 export function serializeVerifySelfieMessage(message: VerifySelfieMessage): string {
   return toSqsSafeJson(verifySelfieMessageSchema.parse(message));
+}
+
+/** The work-queue message of a result: what enqueue sent for it, rebuilt from the table. */
+export function messageForResult(result: SelfieResult): VerifySelfieMessage {
+  return {
+    selfieId: result.selfieId,
+    bucket: result.bucket,
+    key: result.key,
+    ...(result.versionId ? { versionId: result.versionId } : {}),
+    batchId: result.batchId,
+    receivedAt: result.receivedAt,
+  };
 }

@@ -10,7 +10,7 @@ import { CALIBRATION_CSP } from '../../operations/calibration/det-page.ts';
 import { ReviewVerdicts } from '../../operations/review/verdicts.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { captureIo, describeAsRunningHost } from '../ops/support.ts';
+import { captureIo, describePipelineAsRunningHost } from '../ops/support.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const BATCH = 'pad-1';
@@ -51,13 +51,7 @@ beforeAll(async () => {
   labels[firstNot] = 'bona_fide';
 
   stateDir = mkdtempSync(join(tmpdir(), 'calibrate-state-'));
-  host = describeAsRunningHost(stateDir, {
-    bucket: pipeline.bucket,
-    tableName: pipeline.tableName,
-    workQueueUrl: pipeline.workQueue.queueUrl,
-    dlqUrl: pipeline.dlq.queueUrl,
-    vendorUrl: pipeline.sandbox.endpointUrl,
-  });
+  host = describePipelineAsRunningHost(stateDir, pipeline);
   dir = mkdtempSync(join(tmpdir(), 'calibrate-'));
   labelsFile = join(dir, 'labels.csv');
   const rows = faces.map((r, i) => `"${r.key}",${labelOf(i)}`);

@@ -12,7 +12,7 @@ import { selfieIdOf } from '../../shared/selfie.ts';
 import { reason } from '../../shared/verification/reasons.ts';
 import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
-import { captureIo, describeAsRunningHost } from './support.ts';
+import { captureIo, describePipelineAsRunningHost } from './support.ts';
 
 let pipeline: PipelineFixture;
 let stateDir: string;
@@ -88,13 +88,7 @@ beforeAll(async () => {
   await failedSelfies(OTHER_BATCH, 1400);
   await failedSelfies(CUT_BATCH, 1500);
   stateDir = mkdtempSync(join(tmpdir(), 'redrive-failed-'));
-  host = describeAsRunningHost(stateDir, {
-    bucket: pipeline.bucket,
-    tableName: pipeline.tableName,
-    workQueueUrl: pipeline.workQueue.queueUrl,
-    dlqUrl: pipeline.dlq.queueUrl,
-    vendorUrl: pipeline.sandbox.endpointUrl,
-  });
+  host = describePipelineAsRunningHost(stateDir, pipeline);
 }, 120_000);
 
 afterAll(async () => {

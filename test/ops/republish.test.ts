@@ -29,7 +29,7 @@ import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
-import { captureIo, describeAsRunningHost } from './support.ts';
+import { captureIo, describePipelineAsRunningHost } from './support.ts';
 
 const BATCH = 'rp';
 const FACES = [1, 2, 3, 4].map((n) => `uploads/${BATCH}/face-${n}.jpg`);
@@ -73,13 +73,7 @@ beforeAll(async () => {
   reviewQueueUrl = await queue('review');
   opsQueueUrl = await queue('ops');
   stateDir = mkdtempSync(join(tmpdir(), 'republish-'));
-  host = describeAsRunningHost(stateDir, {
-    bucket: pipeline.bucket,
-    tableName: pipeline.tableName,
-    workQueueUrl: pipeline.workQueue.queueUrl,
-    dlqUrl: pipeline.dlq.queueUrl,
-    vendorUrl: pipeline.sandbox.endpointUrl,
-  });
+  host = describePipelineAsRunningHost(stateDir, pipeline);
   const paths = statePaths(stateDir);
   const running = readLiveHost(paths);
   if (!running) throw new Error('the stand-in host is not running');

@@ -119,6 +119,17 @@ export async function produceOpsScenario(): Promise<OpsScenario> {
  * the CLI's local-host path finds these resources. Its pid is a `sleep` this process starts: a live
  * pid that is not ours, as a host's would be (readLiveHost ignores its own process).
  */
+/** The same, for a pipeline fixture's bucket, table, queues and sandbox. */
+export function describePipelineAsRunningHost(stateDir: string, pipeline: PipelineFixture): { stop(): void } {
+  return describeAsRunningHost(stateDir, {
+    bucket: pipeline.bucket,
+    tableName: pipeline.tableName,
+    workQueueUrl: pipeline.workQueue.queueUrl,
+    dlqUrl: pipeline.dlq.queueUrl,
+    vendorUrl: pipeline.sandbox.endpointUrl,
+  });
+}
+
 export function describeAsRunningHost(
   stateDir: string,
   resources: { bucket: string; tableName: string; workQueueUrl: string; dlqUrl: string; vendorUrl: string },

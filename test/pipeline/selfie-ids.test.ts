@@ -13,7 +13,7 @@ import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { captureIo, describeAsRunningHost, parseCsv } from '../ops/support.ts';
+import { captureIo, describePipelineAsRunningHost, parseCsv } from '../ops/support.ts';
 import { uniqueName } from '../support/emulators.ts';
 import { createPipelineFixture, objectCreatedRecord, type PipelineFixture } from '../support/pipeline.ts';
 
@@ -62,13 +62,7 @@ beforeAll(async () => {
     if (result) results.set(key, result);
   }
   stateDir = mkdtempSync(join(tmpdir(), 'ids-state-'));
-  host = describeAsRunningHost(stateDir, {
-    bucket: pipeline.bucket,
-    tableName: pipeline.tableName,
-    workQueueUrl: pipeline.workQueue.queueUrl,
-    dlqUrl: pipeline.dlq.queueUrl,
-    vendorUrl: pipeline.sandbox.endpointUrl,
-  });
+  host = describePipelineAsRunningHost(stateDir, pipeline);
 }, 120_000);
 
 afterAll(async () => {

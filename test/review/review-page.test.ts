@@ -16,7 +16,7 @@ import type { EventEnvelope } from '../../shared/events/envelope.ts';
 import { keys, type SelfieResult } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { captureIo, describeAsRunningHost } from '../ops/support.ts';
+import { captureIo, describePipelineAsRunningHost } from '../ops/support.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -53,13 +53,7 @@ beforeAll(async () => {
   await pipeline.enqueue(records);
   await pipeline.drain();
   stateDir = mkdtempSync(join(tmpdir(), 'review-state-'));
-  host = describeAsRunningHost(stateDir, {
-    bucket: pipeline.bucket,
-    tableName: pipeline.tableName,
-    workQueueUrl: pipeline.workQueue.queueUrl,
-    dlqUrl: pipeline.dlq.queueUrl,
-    vendorUrl: pipeline.sandbox.endpointUrl,
-  });
+  host = describePipelineAsRunningHost(stateDir, pipeline);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
