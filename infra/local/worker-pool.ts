@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { deliverOneBatch, type SqsQueueRef } from './sqs-event-source.ts';
@@ -46,6 +47,8 @@ export function startWorkerPool(options: WorkerPoolOptions) {
   };
   let stopped = false;
   const stopping = new AbortController();
+  // Every poller's waiting receive listens to this one signal.
+  setMaxListeners(0, stopping.signal);
 
   const invoke = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const startedAt = Date.now();
