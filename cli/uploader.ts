@@ -27,8 +27,9 @@ export interface UploadProgress {
  * undecided than there were when the uploads began. The baseline matters for a rerun after a crash:
  * the selfies it left undecided are decided only once their files are uploaded again, so counting
  * them against the window could stop the run from ever uploading them. With an attached `up` host an
- * upload counts once that host's bucket watcher delivers it (within a second), so the backlog can
- * overshoot the window by about a second of uploads.
+ * upload counts once that host's bucket watcher delivers it (within a second while uploads keep
+ * coming; up to 5 s for the first after a quiet spell), so the backlog can overshoot the window by
+ * that long of uploads.
  */
 export function uploadFiles(input: {
   files: readonly string[];
