@@ -9,7 +9,7 @@
  * Every figure that has a target in issue 15 is judged; the machine's bare-sharp time places them.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { startLocalCloud } from '../infra/local/host.ts';
@@ -187,6 +187,11 @@ function scenarioRows(
       `≥ ${scenario.barrierTarget}`,
       vsBarrier >= scenario.barrierTarget,
     ),
+    {
+      section: 'side by side',
+      metric: `${label}: CPU budget per selfie that the target leaves on this machine (all its cores / (target × plain rate)) vs spent (Node + DynamoDB Local + sandbox)`,
+      value: `${fixed((1000 * availableParallelism()) / (scenario.plainTarget * plain.perSecond), 0)} ms vs ${fixed(perSelfieMs(pipeline, 'node') + perSelfieMs(pipeline, 'java') + perSelfieMs(pipeline, 'sandbox'), 0)} ms`,
+    },
     {
       section: 'side by side',
       metric: `${label}: CPU per decided selfie (boot excluded)`,
