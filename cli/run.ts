@@ -14,7 +14,13 @@ import {
 import { decidedCount, decisionCounts, formatDuration, progressLine, summaryTable } from './progress.ts';
 import { HostUnavailableError, openSession, type Session } from './session.ts';
 import { Terminal } from './terminal.ts';
-import { type UploadProgress, undecidedWindow, uploadFiles } from './uploader.ts';
+import {
+  minUndecidedWindow,
+  UNDECIDED_BYTES,
+  type UploadProgress,
+  undecidedWindow,
+  uploadFiles,
+} from './uploader.ts';
 
 /** With no decision and no host activity for this long, the run gives up (longer than any redelivery delay). */
 const STALL_TIMEOUT_MS = 5 * 60_000;
@@ -28,7 +34,8 @@ the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DI
 (enqueue, worker, publish) process them, shows progress on stderr, and prints a summary when every
 selfie has a decision (VERIFIED, NOT_VERIFIED, REVIEW, REJECTED or FAILED). Hidden files and
 Markdown notes (*.md) are not uploaded. Uploads overlap with the processing: at most
-max(500, 20 x concurrency) selfies wait undecided at a time, and the emulated bucket drops an upload
+max(500, 20 x concurrency) selfies (and about 256 MiB of them, but never fewer than
+5 x (concurrency + 1) selfies) wait undecided at a time, and the emulated bucket drops an upload
 once its selfie is decided (FAILED ones stay for a redrive), so memory stays flat on large folders.
 
 Results are kept in the state folder, so running the same DIR again only processes what has no
@@ -187,6 +194,8 @@ async function runFolder(input: {
         return (summary?.total ?? 0) - decidedCount(summary);
       },
       window: undecidedWindow(session.concurrency),
+      maxUndecidedBytes: UNDECIDED_BYTES,
+      minWindow: minUndecidedWindow(session.concurrency),
       stopped: () => interrupted || stopUploads,
     });
     uploads.done.then((progress) => {
