@@ -287,9 +287,9 @@ export function startStreamPoller(options: StreamPollerOptions) {
     get failures() {
       return failures;
     },
-    /** Resolves once a round that began after this call found no new record: every outcome so far is published. */
     /** Something may have been written to the table: poll now instead of after the idle pause. */
     wake: wakeNow,
+    /** Resolves once a round that began after this call found no new record: every outcome so far is published. */
     async drained(timeoutMs = 30_000): Promise<boolean> {
       const after = roundsStarted;
       wakeNow();
