@@ -296,10 +296,13 @@ function costRows(
       .join(', ')}`,
   );
   const byMethod = [...counter.unitsByMethod]
-    .map(
-      ([method, { requests, units }]) =>
-        `${method} ${fixed(units / m.selfies, 1)} (${fixed(requests / m.selfies, 2)} req)`,
-    )
+    .map(([method, { requests, units, table, indexes }]) => {
+      const split = [
+        `table ${fixed(table / m.selfies, 1)}`,
+        ...[...indexes].map(([index, used]) => `${index} ${fixed(used / m.selfies, 1)}`),
+      ].join(' + ');
+      return `${method} ${fixed(units / m.selfies, 1)} = ${split} (${fixed(requests / m.selfies, 2)} req)`;
+    })
     .join('; ');
   return [
     {

@@ -32,13 +32,15 @@ interface Measured {
   peakLiveHeap: number | undefined;
   machineBusyCores: number;
   wallSeconds: number;
+  /** CPU seconds per process from the end of boot to the printed result. */
+  window: Record<string, number>;
 }
 
 const live = new Set<ChildProcess>();
 const stateDirs = new Set<string>();
 
 /** Never leave a CLI or its DynamoDB Local behind, whatever ends the bench. */
-function killLeftovers(): void {
+export function killLeftovers(): void {
   for (const child of live) child.kill('SIGKILL');
   for (const stateDir of stateDirs) {
     const pidFile = join(stateDir, 'dynamodb.pid');
@@ -59,10 +61,40 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function runCli(dir: string, stateDir: string, config: { concurrency: number; latencyMs: number }) {
+export interface PipelineRunConfig {
+  concurrency: number;
+  /** The embedded sandbox's latency; ignored when `vendor` is given. */
+  latencyMs?: number;
+  /** Another vendor endpoint (the bench's sandbox process), instead of the CLI's embedded sandbox. */
+  vendor?: { url: string; userId: string; apiKey: string };
+  /** Node flags for the CLI's process that NODE_OPTIONS does not allow (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Further processes to read CPU time from over the same window (e.g. the sandbox's). */
+  alsoSample?: Record<string, number>;
+  /** The checkout whose CLI runs (default: this one); another for a before/after comparison. */
+  root?: string;
+}
+
+/**
+ * Runs `liveness-batch run DIR --json` as a child process and samples it. Besides the whole-run
+ * figures, `window` holds each process's CPU seconds from the end of boot (the CLI's "Local cloud up"
+ * note) to the printed result, so boot does not weigh on a short run's CPU per selfie.
+ */
+export async function runCli(dir: string, stateDir: string, config: PipelineRunConfig) {
   stateDirs.add(stateDir);
+  const vendorArgs = config.vendor
+    ? [
+        '--vendor-url',
+        config.vendor.url,
+        '--user-id',
+        config.vendor.userId,
+        '--api-key',
+        config.vendor.apiKey,
+      ]
+    : ['--latency-ms', String(config.latencyMs ?? 0), '--seed', 'bench'];
   const args = [
-    join(projectRoot, 'bin', 'liveness-batch.js'),
+    ...(config.nodeArgs ?? []),
+    join(config.root ?? projectRoot, 'bin', 'liveness-batch.js'),
     'run',
     dir,
     '--json',
@@ -70,16 +102,13 @@ async function runCli(dir: string, stateDir: string, config: { concurrency: numb
     stateDir,
     '--concurrency',
     String(config.concurrency),
-    '--latency-ms',
-    String(config.latencyMs),
-    '--seed',
-    'bench',
+    ...vendorArgs,
   ];
   const liveHeapFile = `${stateDir}.live-heap.jsonl`;
   const cpuBefore = machineCpuSeconds();
   const started = performance.now();
   const child = spawn(process.execPath, args, {
-    cwd: projectRoot,
+    cwd: config.root ?? projectRoot,
     env: {
       ...process.env,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -96,14 +125,26 @@ async function runCli(dir: string, stateDir: string, config: { concurrency: numb
       return undefined;
     }
   };
-  const sampler = sampleProcesses(() => ({ node: child.pid, java: javaPid() }));
+  const sampler = sampleProcesses(() => ({ node: child.pid, java: javaPid(), ...config.alsoSample }));
+  const cpuNow = () =>
+    Object.fromEntries(Object.entries(sampler.peaks).map(([name, p]) => [name, p.cpuSeconds]));
+  let booted: Record<string, number> | undefined;
+  let decided: Record<string, number> | undefined;
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {
     stdout += c.toString();
+    if (!decided && stdout.includes('\n')) {
+      sampler.sampleNow();
+      decided = cpuNow();
+    }
   });
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);
+    if (!booted && stderr.includes('Local cloud up')) {
+      sampler.sampleNow();
+      booted = cpuNow();
+    }
   });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   live.delete(child);
@@ -117,6 +158,9 @@ async function runCli(dir: string, stateDir: string, config: { concurrency: numb
     peakLiveHeap: peakLiveHeap(liveHeapFile),
     machineBusyCores: (cpuAfter.busy - cpuBefore.busy) / wallSeconds,
     wallSeconds,
+    window: Object.fromEntries(
+      Object.entries(decided ?? {}).map(([name, cpu]) => [name, cpu - (booted?.[name] ?? 0)]),
+    ),
   } satisfies Measured;
 }
 

@@ -4,8 +4,8 @@ export interface BenchRow {
   metric: string;
   value: string;
   target?: string;
-  /** 'pass' | 'FAIL' when there is a target; empty otherwise. */
-  verdict?: 'pass' | 'FAIL';
+  /** 'met' | 'missed' when there is a target; empty otherwise. */
+  verdict?: 'met' | 'missed';
 }
 
 export interface BenchOptions {
@@ -27,7 +27,7 @@ export function median(values: readonly number[]): number {
 export const fixed = (n: number, digits = 2) => n.toFixed(digits);
 
 export function judged(row: Omit<BenchRow, 'verdict' | 'target'>, target: string, passes: boolean): BenchRow {
-  return { ...row, target, verdict: passes ? 'pass' : 'FAIL' };
+  return { ...row, target, verdict: passes ? 'met' : 'missed' };
 }
 
 /** A Markdown table, so the output pastes straight into docs/benchmarks.md. */

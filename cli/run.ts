@@ -19,7 +19,13 @@ import { HostUnavailableError, openSession, type Session } from './session.ts';
 import { parseStackRunFlags, stackRunHelp, stackRunOptions } from './stack-run-flags.ts';
 import { openStackSession } from './stack-session.ts';
 import { Terminal } from './terminal.ts';
-import { type UploadProgress, undecidedWindow, uploadFiles } from './uploader.ts';
+import {
+  minUndecidedWindow,
+  UNDECIDED_BYTES,
+  type UploadProgress,
+  undecidedWindow,
+  uploadFiles,
+} from './uploader.ts';
 
 /** With no decision and no host activity for this long, the run gives up (longer than any redelivery delay). */
 const STALL_TIMEOUT_MS = 5 * 60_000;
@@ -34,7 +40,8 @@ the emulated S3 bucket as ${pipelineSettings.uploadPrefix}<batch>/<path under DI
 (enqueue, worker, publish) process them, shows progress on stderr, and prints a summary when every
 selfie has a decision (VERIFIED, NOT_VERIFIED, REVIEW, REJECTED or FAILED). Hidden files and
 Markdown notes (*.md) are not uploaded. Uploads overlap with the processing: at most
-max(500, 20 x concurrency) selfies wait undecided at a time, and the emulated bucket drops an upload
+max(500, 20 x concurrency) selfies (and about 256 MiB of them, but never fewer than
+5 x (concurrency + 1) selfies) wait undecided at a time, and the emulated bucket drops an upload
 once its selfie is decided (FAILED ones stay for a redrive, REVIEW and NOT_VERIFIED ones for
 \`liveness-batch review\`), so memory stays flat on large folders.
 
@@ -305,6 +312,8 @@ async function runFolder(input: {
         return (summary?.total ?? 0) - decidedCount(summary) - (summary?.HELD ?? 0);
       },
       window: session.uploadWindow ?? undecidedWindow(session.concurrency),
+      maxUndecidedBytes: UNDECIDED_BYTES,
+      minWindow: minUndecidedWindow(session.concurrency),
       stopped: () => interrupted || stopUploads,
     });
     uploads.done.then((progress) => {

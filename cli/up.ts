@@ -13,7 +13,8 @@ Starts the local cloud alone and keeps it up until Ctrl-C: the S3+SQS emulator, 
 the liveness sandbox on 127.0.0.1 (DynamoDB Local has no bind-address option and also listens on
 other interfaces), with the same handlers as on AWS. It prints its endpoints, bucket, queues and
 table. Anything that speaks S3 can upload into the bucket under uploads/<batch>/; the bucket is
-listed every second and new objects are delivered to enqueue as ObjectCreated events. The bucket
+listed every second while new objects keep coming (every 5 s when none came), and new objects are
+delivered to enqueue as ObjectCreated events. The bucket
 lives in memory, so an upload is deleted from it once its selfie is decided (FAILED ones stay for a
 redrive, REVIEW and NOT_VERIFIED ones for \`liveness-batch review\`). \`liveness-batch run DIR\` with
 the same --state-dir uploads into this host instead of starting one.

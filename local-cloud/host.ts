@@ -70,10 +70,12 @@ export interface LocalCloudOptions {
    * ChangeMessageVisibility and are unaffected.
    */
   visibilityTimeoutSeconds?: number;
-  /** How often the bucket is listed for uploads made by other clients (ms, default 1000). */
+  /** How often the bucket is listed for uploads made by other clients (ms, default 1000)... */
   bucketPollMs?: number;
   /** The handler functions to drive (default: the source; `--bundled`: bundles built as the stack builds them). */
   handlers?: HandlerSource;
+  /** ...backing off to this while listings find nothing new (ms, default 5 x bucketPollMs). */
+  bucketMaxPollMs?: number;
   /** Problems of the host itself (emulator calls failing, stream retries). */
   onError?: (message: string, error: unknown) => void;
 }
@@ -271,15 +273,19 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       batchSize,
       pollers,
       timeoutMs: workerTimeoutSeconds * 1000,
-      invoke: (event, context) => processWorkerEvent(event, context, workerRuntime),
+      // Decisions are in the table's stream once an invocation ends: publish them now, not at the next poll.
+      invoke: (event, context) =>
+        processWorkerEvent(event, context, workerRuntime).finally(() => streamPoller.wake()),
       onError: (error) => onError('work queue poll failed', error),
     });
-    stack.push(() => workerPool.stop());
+    stack.push(async () => {
+      await workerPool.stop();
+    });
 
     let notifying = 0;
-    const notify = async (objects: CreatedObject[]) => {
+    const notify = async (objects: CreatedObject[]): Promise<number> => {
       const fresh = delivered.takeFresh(objects);
-      if (fresh.length === 0) return;
+      if (fresh.length === 0) return 0;
       notifying += 1;
       try {
         for (let start = 0; start < fresh.length; start += RECORDS_PER_UPLOAD_EVENT) {
@@ -302,15 +308,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       } finally {
         notifying -= 1;
       }
+      return fresh.length;
     };
     const watcher = watchBucket({
       s3,
       bucket: resources.bucket,
       prefix: env.UPLOAD_PREFIX,
       intervalMs: options.bucketPollMs ?? 1000,
+      maxIntervalMs: options.bucketMaxPollMs ?? 5 * (options.bucketPollMs ?? 1000),
       onObjects: async (objects, listingStartedAt) => {
         delivered.forgetMissing(objects, listingStartedAt);
-        await notify(objects);
+        return notify(objects);
       },
       onError: (error) => onError('bucket listing or enqueue failed (retrying)', error),
     });

@@ -99,34 +99,47 @@ export async function listObjects(s3: S3Client, bucket: string, prefix: string):
   return objects;
 }
 
+/** The pause before the next listing: back to `intervalMs` when this one found new objects, else doubled up to `maxMs`. */
+export function nextListingPause(pauseMs: number, fresh: number, intervalMs: number, maxMs: number): number {
+  return fresh > 0 ? intervalMs : Math.min(maxMs, pauseMs * 2);
+}
+
 /**
- * fauxqs accepts a bucket notification configuration but never delivers it, so uploads made by any
- * S3 client are found by listing the prefix every `intervalMs` and handed to `onObjects`.
- * What to deliver (new key or new ETag) is the callback's concern.
+ * fauxqs accepts a bucket notification configuration but never delivers it, so uploads made by
+ * other S3 clients are found by listing the prefix and handed to `onObjects` (the host's own uploads
+ * skip the listing: it delivers them itself). A listing costs in proportion to the objects held, so
+ * it runs every `intervalMs` only while listings keep finding new objects; after each listing that
+ * finds none the pause doubles, up to `maxIntervalMs`. `onObjects` returns how many were new.
  */
 export function watchBucket(options: {
   s3: S3Client;
   bucket: string;
   prefix: string;
   intervalMs: number;
+  /** Longest pause between listings that find nothing new (default: `intervalMs`, no backoff). */
+  maxIntervalMs?: number;
   /** `listingStartedAt`: anything uploaded after it may be missing from `objects`. */
-  onObjects: (objects: CreatedObject[], listingStartedAt: number) => Promise<void>;
+  onObjects: (objects: CreatedObject[], listingStartedAt: number) => Promise<number>;
   onError: (error: unknown) => void;
 }): { stop(): Promise<void> } {
   let stopped = false;
   let wake: (() => void) | undefined;
+  const maxIntervalMs = Math.max(options.intervalMs, options.maxIntervalMs ?? options.intervalMs);
+  let pauseMs = options.intervalMs;
   const loop = (async () => {
     while (!stopped) {
       try {
         const listingStartedAt = Date.now();
         const objects = await listObjects(options.s3, options.bucket, options.prefix);
-        await options.onObjects(objects, listingStartedAt);
+        const fresh = await options.onObjects(objects, listingStartedAt);
+        pauseMs = nextListingPause(pauseMs, fresh, options.intervalMs, maxIntervalMs);
       } catch (error) {
         if (!stopped) options.onError(error);
       }
+      if (stopped) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, options.intervalMs).unref();
+        setTimeout(resolve, pauseMs).unref();
       });
     }
   })();

@@ -48,6 +48,8 @@ export async function deliverOneBatch(
   batchSize: number,
   handler: (event: SQSEvent) => Promise<SQSBatchResponse>,
   waitTimeSeconds = 0,
+  /** Ends a waiting receive (a long poll) early, e.g. when the event source stops. */
+  abortSignal?: AbortSignal,
 ): Promise<{ received: number; failed: number }> {
   const out = await sqs.send(
     new ReceiveMessageCommand({
@@ -56,6 +58,7 @@ export async function deliverOneBatch(
       WaitTimeSeconds: waitTimeSeconds,
       MessageSystemAttributeNames: ['All'],
     }),
+    abortSignal ? { abortSignal } : {},
   );
   const messages = out.Messages ?? [];
   if (messages.length === 0) return { received: 0, failed: 0 };

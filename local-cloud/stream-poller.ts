@@ -26,8 +26,10 @@ export interface StreamPollerOptions {
   handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
   onError: (error: unknown, context: string) => void;
   region?: string;
-  /** Pause after an empty GetRecords round (ms). */
+  /** Pause after an empty GetRecords round (ms); doubled after each further empty round up to `maxIdleMs`. */
   idleMs?: number;
+  /** Longest pause between empty rounds (ms). `wake()` ends a pause at once. */
+  maxIdleMs?: number;
 }
 
 const checkpointSchema = z.object({
@@ -78,6 +80,11 @@ function writeCheckpoint(file: string, checkpoint: Checkpoint): void {
   renameSync(temp, file);
 }
 
+/** The pause after the `emptyRounds`-th empty round in a row (1, 2, ...): `idleMs`, doubled each time, at most `maxIdleMs`. */
+export function idlePause(emptyRounds: number, idleMs: number, maxIdleMs: number): number {
+  return Math.min(maxIdleMs, idleMs * 2 ** Math.min(20, Math.max(0, emptyRounds - 1)));
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -89,8 +96,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function startStreamPoller(options: StreamPollerOptions) {
   const region = options.region ?? 'us-east-1';
   const idleMs = options.idleMs ?? 200;
+  const maxIdleMs = Math.max(idleMs, options.maxIdleMs ?? 2000);
   let stopped = false;
   let wake: (() => void) | undefined;
+  /** Set by wake(): something was written, so the next round starts without a pause. */
+  let nudged = false;
+  let emptyRounds = 0;
   let streamArn = '';
   let checkpoint: Checkpoint = { streamArn: '', shards: {} };
   const iterators = new Map<string, string>();
@@ -232,6 +243,12 @@ export function startStreamPoller(options: StreamPollerOptions) {
     return handled;
   }
 
+  function wakeNow(): void {
+    nudged = true;
+    emptyRounds = 0;
+    wake?.();
+  }
+
   const loop = (async () => {
     const table = await options.db.send(new DescribeTableCommand({ TableName: options.tableName }));
     streamArn = table.Table?.LatestStreamArn ?? '';
@@ -250,12 +267,17 @@ export function startStreamPoller(options: StreamPollerOptions) {
         handled = -1;
       }
       if (handled === 0) quietRounds = started;
-      if (handled <= 0) {
+      emptyRounds = handled > 0 ? 0 : emptyRounds + 1;
+      if (handled <= 0 && !nudged && !stopped) {
+        // Idle polling backs off (a poll costs DynamoDB Local CPU whether or not anything changed);
+        // the host calls wake() when its workers may have written, so work is not delayed by it.
+        const pause = handled < 0 ? 1000 : idlePause(emptyRounds, idleMs, maxIdleMs);
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(resolve, handled < 0 ? 1000 : idleMs).unref();
+          setTimeout(resolve, pause).unref();
         });
       }
+      nudged = false;
     }
   })();
   loop.catch((error) => options.onError(error, 'stream poller stopped'));
@@ -265,9 +287,12 @@ export function startStreamPoller(options: StreamPollerOptions) {
     get failures() {
       return failures;
     },
+    /** Something may have been written to the table: poll now instead of after the idle pause. */
+    wake: wakeNow,
     /** Resolves once a round that began after this call found no new record: every outcome so far is published. */
     async drained(timeoutMs = 30_000): Promise<boolean> {
       const after = roundsStarted;
+      wakeNow();
       const deadline = Date.now() + timeoutMs;
       while (quietRounds <= after) {
         if (Date.now() > deadline || stopped) return false;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { deliverOneBatch, type SqsQueueRef } from './sqs-event-source.ts';
@@ -13,7 +14,11 @@ export interface WorkerPoolOptions {
   timeoutMs: number;
   invoke: (event: SQSEvent, context: { getRemainingTimeInMillis(): number }) => Promise<SQSBatchResponse>;
   onError: (error: unknown) => void;
-  /** Long-poll wait of each ReceiveMessage (seconds; fauxqs honours WaitTimeSeconds). */
+  /**
+   * Long-poll wait of each ReceiveMessage (seconds, default 20 as Lambda's pollers use; fauxqs
+   * answers a waiting receive as soon as a message arrives). An idle poller then costs one request
+   * per 20 s instead of one per second; stop() aborts the waiting receives.
+   */
   waitTimeSeconds?: number;
 }
 
@@ -41,6 +46,9 @@ export function startWorkerPool(options: WorkerPoolOptions) {
     lastActivityAt: Date.now(),
   };
   let stopped = false;
+  const stopping = new AbortController();
+  // Every poller's waiting receive listens to this one signal.
+  setMaxListeners(0, stopping.signal);
 
   const invoke = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const startedAt = Date.now();
@@ -64,7 +72,8 @@ export function startWorkerPool(options: WorkerPoolOptions) {
           options.queue,
           options.batchSize,
           invoke,
-          options.waitTimeSeconds ?? 1,
+          options.waitTimeSeconds ?? 20,
+          stopping.signal,
         );
         stats.received += received;
         stats.failedItems += failed;
@@ -80,10 +89,17 @@ export function startWorkerPool(options: WorkerPoolOptions) {
 
   return {
     stats,
-    /** Stops polling; invocations already running finish unless `graceMs` passes first. */
-    async stop(graceMs = 5000): Promise<void> {
+    /**
+     * Stops polling (waiting receives are abandoned); invocations already running finish unless
+     * `graceMs` passes first. True when every poller had ended by then.
+     */
+    async stop(graceMs = 5000): Promise<boolean> {
       stopped = true;
-      await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      stopping.abort();
+      return Promise.race([
+        Promise.all(loops).then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+      ]);
     },
   };
 }

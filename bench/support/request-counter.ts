@@ -7,6 +7,8 @@ interface ConsumedCapacity {
   CapacityUnits?: number;
   ReadCapacityUnits?: number;
   WriteCapacityUnits?: number;
+  Table?: { CapacityUnits?: number };
+  GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
 }
 
 interface MiddlewareClient {
@@ -33,8 +35,11 @@ export class RequestCounter {
   readonly requests = new Map<string, number>();
   readUnits = 0;
   writeUnits = 0;
-  /** Capacity units by the ResultsRepository method that spent them (from the async stack). */
-  readonly unitsByMethod = new Map<string, { requests: number; units: number }>();
+  /** Capacity units by the results-table method that spent them (from the async stack). */
+  readonly unitsByMethod = new Map<
+    string,
+    { requests: number; units: number; table: number; indexes: Map<string, number> }
+  >();
 
   count(service: string, operation: string): void {
     const key = `${service} ${operation.replace(/Command$/, '')}`;
@@ -63,9 +68,20 @@ export class RequestCounter {
         if (WRITES.has(operation)) this.writeUnits += units;
         else this.readUnits += units;
         const method = `${callerOf(stack)} (${operation.replace(/Command$/, '')})`;
-        const entry = this.unitsByMethod.get(method) ?? { requests: 0, units: 0 };
+        const entry = this.unitsByMethod.get(method) ?? {
+          requests: 0,
+          units: 0,
+          table: 0,
+          indexes: new Map(),
+        };
         entry.requests += 1;
         entry.units += units;
+        for (const c of [consumed ?? []].flat()) {
+          entry.table += c.Table?.CapacityUnits ?? 0;
+          for (const [index, used] of Object.entries(c.GlobalSecondaryIndexes ?? {})) {
+            entry.indexes.set(index, (entry.indexes.get(index) ?? 0) + (used.CapacityUnits ?? 0));
+          }
+        }
         this.unitsByMethod.set(method, entry);
         return result;
       },
@@ -77,8 +93,8 @@ export class RequestCounter {
 /** The repository method (or other caller) a DynamoDB request came from, read from the async stack. */
 function callerOf(stack: string): string {
   return (
-    stack.match(/ResultsRepository\.(\w+)/)?.[1] ??
-    stack.match(/at (?:async )?(\w+) \(.*(?:infra|shared|cli)\//)?.[1] ??
+    stack.match(/(?:SelfieLifecycle|AttemptLog|ContentClaims|SpendBudget)\.(\w+)/)?.[1] ??
+    stack.match(/at (?:async )?(\w+) \(.*(?:local-cloud|operations|infra|shared|cli)\//)?.[1] ??
     'other'
   );
 }

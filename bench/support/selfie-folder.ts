@@ -1,5 +1,5 @@
 import { linkSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { syntheticFace } from '../../testkit/images.ts';
 
 /** Small distinct faces (320×400 JPEG), so a run measures the pipeline rather than the disk. */
@@ -26,4 +26,10 @@ export function linkFirst(from: string, dir: string, count: number): void {
 export function meanFileBytes(dir: string): number {
   const names = readdirSync(dir);
   return names.reduce((sum, n) => sum + statSync(join(dir, n)).size, 0) / names.length;
+}
+
+/** `files`, hard-linked into `dir` under their own names (no copy). */
+export function linkFiles(files: readonly string[], dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const file of files) linkSync(file, join(dir, basename(file)));
 }

@@ -6,7 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 
 /**
- * The DynamoDB actions each handler's code issues, read from shared/results/repository.ts. A
+ * The DynamoDB actions each handler's code issues, read from shared/results/ (selfie-lifecycle, attempts, content-claims, spend-budget). A
  * transaction needs the action of each item kind it holds (Put -> PutItem, Update -> UpdateItem,
  * ConditionCheck -> ConditionCheckItem); there is no TransactWriteItems action. No handler queries
  * an index (the GSIs serve the CLI's audit queries), so no grant covers `<table>/index/*`.

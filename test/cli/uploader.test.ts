@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { uploadFiles } from '../../cli/uploader.ts';
 
 /**
@@ -85,6 +85,30 @@ describe('uploadFiles keeps the undecided backlog inside its window', () => {
     expect(whileFull).toBe(10);
     expect(pipeline.uploaded).toHaveLength(10);
     expect(progress.finished).toBe(true);
+  });
+
+  it('keeps the undecided bytes within a budget for large files, but never fewer selfies than the minimum', async () => {
+    // Prepare: the first files are 6 bytes ('file 0'), a budget of 30 bytes (5 of them), nothing ever decided.
+    const pipeline = new FakePipeline(0);
+    let stopped = false;
+
+    // Act
+    const { progress, done } = uploadFiles({
+      files,
+      upload: (file) => pipeline.upload(file),
+      undecided: async () => pipeline.undecided,
+      window: 10,
+      maxUndecidedBytes: 30,
+      minWindow: 2,
+      stopped: () => stopped,
+    });
+    await vi.waitFor(() => expect(progress.waitingForRoom).toBe(true));
+    const whileFull = pipeline.uploaded.length;
+    stopped = true;
+    await done;
+
+    // Assess: 30 bytes / 6 bytes per file = 5 files, below the count window of 10 and above the minimum.
+    expect(whileFull).toBe(5);
   });
 
   it('asks again when the undecided count cannot be read, instead of failing the uploads', async () => {
