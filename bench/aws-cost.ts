@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
@@ -199,7 +200,7 @@ export async function benchAwsCost(options: BenchOptions): Promise<BenchRow[]> {
       onError: () => undefined,
     });
     const deadline = Date.now() + 60_000;
-    while (events.length < selfies && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (events.length < selfies && Date.now() < deadline) await sleep(100);
   } finally {
     stdout.restore();
     restoreEnv('POWERTOOLS_LOG_LEVEL', saved.level);

@@ -6,6 +6,7 @@
  * the start of the upload to its outcome event in the local bus's archive, minus VENDOR_MS.
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { LocalCloud, LocalCloudOptions } from '../local-cloud/host.ts';
 import { createS3Client } from '../shared/aws-clients.ts';
@@ -50,8 +51,6 @@ function followArchive(file: string, seen: Map<string, number>) {
   const timer = setInterval(read, 5);
   return { stop: () => clearInterval(timer) };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function measureUploadLatency(input: {
   /** The host to measure (another checkout's, for a before/after comparison). */

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { statePaths } from '../local-cloud/state-dir.ts';
 import { parseDuration } from '../operations/time-input.ts';
@@ -494,7 +495,7 @@ async function waitUntilDecided(input: {
         };
       }
     } else idleSince = undefined;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   return { done: false, summary, reason: 'Interrupted.' };
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachWithConcurrency } from '../shared/concurrency.ts';
 
 const UPLOADS_IN_FLIGHT = 8;
@@ -94,7 +95,7 @@ export function uploadFiles(input: {
       await measuring;
       if (room > 0) break;
       progress.waitingForRoom = true;
-      await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_ROOM_MS));
+      await sleep(WAIT_FOR_ROOM_MS);
     }
     progress.waitingForRoom = false;
     room -= 1;

@@ -1,4 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
@@ -84,8 +85,6 @@ function writeCheckpoint(file: string, checkpoint: Checkpoint): void {
 export function idlePause(emptyRounds: number, idleMs: number, maxIdleMs: number): number {
   return Math.min(maxIdleMs, idleMs * 2 ** Math.min(20, Math.max(0, emptyRounds - 1)));
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The DynamoDB Streams event source of the publish function, over DynamoDB Local: follows every

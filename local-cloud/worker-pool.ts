@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { deliverOneBatch, type SqsQueueRef } from './sqs-event-source.ts';
@@ -81,7 +82,7 @@ export function startWorkerPool(options: WorkerPoolOptions) {
       } catch (error) {
         if (stopped) return;
         options.onError(error);
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
       }
     }
   };

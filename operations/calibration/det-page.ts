@@ -1,4 +1,4 @@
-import { escapeHtml } from '../reports/html-report.ts';
+import { escapeHtml } from '../../toolkit/html.ts';
 import type { Calibration, Curve } from './calibrate.ts';
 import { formatThreshold } from './calibrate.ts';
 import type { Rate } from './rates.ts';

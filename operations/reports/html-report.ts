@@ -1,10 +1,7 @@
 import { DECISIONS } from '../../shared/decision.ts';
-import { escapeHtml } from '../../toolkit/html.ts';
+import { html, SafeHtml } from '../../toolkit/html.ts';
 import { reviewCounts } from '../review/verdicts.ts';
 import { type BatchReportData, latencyBins, MAX_ATTENTION_ROWS, percentile } from './batch-report.ts';
-
-/** Every string from the data goes through it: keys and reasons come from uploaders and the vendor. */
-export { escapeHtml };
 
 const DECISION_COLOURS: Record<string, string> = {
   VERIFIED: '#2e7d32',
@@ -23,7 +20,7 @@ interface Bar {
 }
 
 /** A vertical bar chart as inline SVG (no script, no font download), with its numbers as text too. */
-function barChart(title: string, bars: Bar[], id: string): string {
+function barChart(title: string, bars: Bar[], id: string): SafeHtml {
   const width = 560;
   const height = 220;
   const top = 28;
@@ -33,19 +30,14 @@ function barChart(title: string, bars: Bar[], id: string): string {
   const slot = (width - left - 8) / Math.max(1, bars.length);
   const barWidth = Math.max(4, slot * 0.7);
   const plot = height - top - bottom;
-  const rects = bars
-    .map((b, i) => {
-      const h = Math.round((b.value / max) * plot);
-      const x = left + i * slot + (slot - barWidth) / 2;
-      const y = top + plot - h;
-      return [
-        `<rect x="${x.toFixed(1)}" y="${y}" width="${barWidth.toFixed(1)}" height="${h}" fill="${b.colour ?? '#1565c0'}"><title>${escapeHtml(b.label)}: ${b.value}</title></rect>`,
-        `<text x="${(x + barWidth / 2).toFixed(1)}" y="${y - 4}" text-anchor="middle" class="v">${b.value}</text>`,
-        `<text x="${(x + barWidth / 2).toFixed(1)}" y="${height - bottom + 14}" text-anchor="middle" class="l">${escapeHtml(b.label)}</text>`,
-      ].join('');
-    })
-    .join('');
-  return `<figure id="${id}"><figcaption>${escapeHtml(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}"><line x1="${left}" y1="${top + plot}" x2="${width - 4}" y2="${top + plot}" stroke="#999"/>${rects}</svg></figure>`;
+  const rects = bars.map((b, i) => {
+    const h = Math.round((b.value / max) * plot);
+    const x = left + i * slot + (slot - barWidth) / 2;
+    const y = top + plot - h;
+    const centre = (x + barWidth / 2).toFixed(1);
+    return html`<rect x="${x.toFixed(1)}" y="${y}" width="${barWidth.toFixed(1)}" height="${h}" fill="${b.colour ?? '#1565c0'}"><title>${b.label}: ${b.value}</title></rect><text x="${centre}" y="${y - 4}" text-anchor="middle" class="v">${b.value}</text><text x="${centre}" y="${height - bottom + 14}" text-anchor="middle" class="l">${b.label}</text>`;
+  });
+  return html`<figure id="${id}"><figcaption>${title}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${title}"><line x1="${left}" y1="${top + plot}" x2="${width - 4}" y2="${top + plot}" stroke="#999"/>${rects}</svg></figure>`;
 }
 
 const scoreLabels = Array.from({ length: 10 }, (_, i) => `${i * 10}–${i * 10 + 10}`);
@@ -58,7 +50,8 @@ function money(amount: number, currency: string): string {
   }
 }
 
-const STYLE = `
+/** A constant of this module, not data: the one piece that goes into the page unescaped. */
+const STYLE = new SafeHtml(`
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1b1b;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}
@@ -69,11 +62,12 @@ svg text.v{font-size:11px;fill:#333}svg text.l{font-size:10px;fill:#555}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.key,td.reason{word-break:break-all}.note{color:#555;font-size:12px}
-`;
+`);
 
 /**
  * One self-contained HTML file: inline CSS and SVG, no script, no external resource (the CSP forbids
- * them, so even a mistake in escaping could not run or fetch anything).
+ * them). Built with the escaping template: every value from the data (keys and reasons come from
+ * uploaders and the vendor) is escaped unless it is markup this module made.
  */
 export function renderBatchReport(data: BatchReportData): string {
   const states = [...DECISIONS, 'RECEIVED', 'PROCESSING'].filter(
@@ -83,44 +77,41 @@ export function renderBatchReport(data: BatchReportData): string {
   const retries = data.callsPerSelfie.reduce((sum, n, calls) => sum + (n ?? 0) * Math.max(0, calls - 1), 0);
   const cost = data.price ? money(data.paidCalls * data.price.perCall, data.price.currency) : undefined;
   const card = (id: string, value: string | number, label: string) =>
-    `<div class="card" id="${id}"><b>${escapeHtml(value)}</b><span>${escapeHtml(label)}</span></div>`;
+    html`<div class="card" id="${id}"><b>${value}</b><span>${label}</span></div>`;
 
-  const countsRows = states
-    .map(
-      (s) =>
-        `<tr><th scope="row">${escapeHtml(s)}</th><td class="num" data-count="${escapeHtml(s)}">${data.byState[s] ?? 0}</td></tr>`,
-    )
-    .join('');
-  const attentionRows = data.attention
-    .map(
-      (r) =>
-        `<tr data-decision="${escapeHtml(r.decision)}"><td>${escapeHtml(r.decision)}</td><td class="key">${escapeHtml(r.key)}</td><td class="reason">${escapeHtml(r.reason)}</td><td>${escapeHtml(r.vendorStatus ?? '')}</td><td class="num">${typeof r.liveScore === 'number' ? r.liveScore.toFixed(3) : ''}</td><td class="num">${typeof r.popScore === 'number' ? r.popScore.toFixed(3) : ''}</td><td class="num">${r.attempts}</td><td>${escapeHtml(r.decidedAt ?? '')}</td><td class="subject">${escapeHtml(r.subjectId ?? '')}</td><td class="correlation">${escapeHtml(r.correlationId ?? '')}</td></tr>`,
-    )
-    .join('');
+  const countsRows = states.map(
+    (s) =>
+      html`<tr><th scope="row">${s}</th><td class="num" data-count="${s}">${data.byState[s] ?? 0}</td></tr>`,
+  );
+  const score = (n: number | null | undefined) => (typeof n === 'number' ? n.toFixed(3) : '');
+  const attentionRows = data.attention.map(
+    (r) =>
+      html`<tr data-decision="${r.decision}"><td>${r.decision}</td><td class="key">${r.key}</td><td class="reason">${r.reason}</td><td>${r.vendorStatus}</td><td class="num">${score(r.liveScore)}</td><td class="num">${score(r.popScore)}</td><td class="num">${r.attempts}</td><td>${r.decidedAt}</td><td class="subject">${r.subjectId}</td><td class="correlation">${r.correlationId}</td></tr>`,
+  );
   const more =
     data.attentionTotal > data.attention.length
-      ? `<p class="note">Showing the first ${MAX_ATTENTION_ROWS} of ${data.attentionTotal}. Export them all with <code>liveness-batch audit --batch ${escapeHtml(data.batchId)} --decision D --format csv</code>.</p>`
+      ? html`<p class="note">Showing the first ${MAX_ATTENTION_ROWS} of ${data.attentionTotal}. Export them all with <code>liveness-batch audit --batch ${data.batchId} --decision D --format csv</code>.</p>`
       : '';
   const outcomes = Object.entries(data.attemptsByOutcome)
-    .map(([o, n]) => `${escapeHtml(o)} ${n}`)
+    .map(([o, n]) => `${o} ${n}`)
     .join(', ');
   const pct = (q: number) => {
     const v = percentile(lat, q);
     return v === undefined ? '–' : `${v} ms`;
   };
 
-  return `<!doctype html>
+  return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Batch ${escapeHtml(data.batchId)}: liveness verification report</title>
+<title>Batch ${data.batchId}: liveness verification report</title>
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>Batch <span id="batch-id">${escapeHtml(data.batchId)}</span></h1>
-<p class="meta">Liveness verification report, generated ${escapeHtml(data.generatedAt)} from the results table. Scores are the vendor's (0–100).</p>
+<h1>Batch <span id="batch-id">${data.batchId}</span></h1>
+<p class="meta">Liveness verification report, generated ${data.generatedAt} from the results table. Scores are the vendor's (0–100).</p>
 <div class="cards">
 ${card('card-results', data.results, 'selfies')}
 ${card('card-paid', data.paidCalls, 'paid vendor calls')}
@@ -176,5 +167,5 @@ ${barChart(
 ${more}
 </body>
 </html>
-`;
+`.toString();
 }

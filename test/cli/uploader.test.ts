@@ -76,13 +76,16 @@ describe('uploadFiles keeps the undecided backlog inside its window', () => {
       window: 10,
       stopped: () => stopped,
     });
-    while (!progress.waitingForRoom) await new Promise((r) => setTimeout(r, 5));
-    const whileFull = pipeline.uploaded.length;
+    // The window counts uploads still in flight, so it can be full (and waiting) before the last of
+    // them lands: wait for both, rather than read the count at the moment the waiting begins.
+    await vi.waitFor(() => {
+      expect(progress.waitingForRoom).toBe(true);
+      expect(pipeline.uploaded).toHaveLength(10);
+    });
     stopped = true;
     await done;
 
-    // Assess
-    expect(whileFull).toBe(10);
+    // Assess: nothing more went up while the window was full
     expect(pipeline.uploaded).toHaveLength(10);
     expect(progress.finished).toBe(true);
   });
