@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { PASSIVE_LIVENESS_VERIFICATION_TYPE } from '../shared/liveness/contract.ts';
-import { type Command, UsageError } from '../toolkit/command.ts';
+import { type Command, parseCommandArgs } from '../toolkit/command.ts';
 import { untilInterrupted } from '../toolkit/signals.ts';
 import { parseSandboxFlags, SANDBOX_FAULT_HELP, sandboxFaultOptions, sandboxServerOptions } from './flags.ts';
 import type { LedgerEntry } from './ledger.ts';
@@ -74,30 +73,18 @@ function entryLine(entry: LedgerEntry): string {
   return `#${entry.seq} ${entry.transactionReference ?? '-'} -> ${outcome.trim()} (${flags})`;
 }
 
-function parseCommandLine(args: string[]) {
-  return parseArgs({
-    args,
-    options: {
-      ...sandboxServerOptions,
-      ...sandboxFaultOptions,
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-}
+const sandboxOptions = {
+  ...sandboxServerOptions,
+  ...sandboxFaultOptions,
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const sandboxCommand: Command = {
   name: 'sandbox',
   summary: 'Run the local liveness sandbox (the vendor contract with simulated scores; not a liveness model)',
   async run(argv) {
-    let values: ReturnType<typeof parseCommandLine>['values'];
-    try {
-      values = parseCommandLine(argv).values;
-    } catch (error) {
-      throw new UsageError(error instanceof Error ? error.message : String(error));
-    }
+    const { values } = parseCommandArgs(argv, sandboxOptions, false);
     if (values.help) {
       console.log(HELP);
       return 0;
