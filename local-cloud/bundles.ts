@@ -7,7 +7,7 @@ import { type HandlerName, handlerEntries, handlerNativeModules, lambdaBundling 
 
 export { type HandlerName, handlerEntries } from '../infra/bundling.ts';
 
-const projectRoot = resolve(import.meta.dirname, '..', '..');
+const projectRoot = resolve(import.meta.dirname, '..');
 
 export interface BundledHandler {
   name: HandlerName;
