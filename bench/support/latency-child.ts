@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 /**
  * Runs bench/upload-latency.ts's measurement against the host of another checkout, in a process of
  * its own (bench/ab.ts compares two). Arguments: JSON { root, vendor, stateDir, files, rate,
@@ -19,7 +20,11 @@ const input = JSON.parse(process.argv[2] ?? '{}') as {
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
 process.env.AWS_XRAY_MANUAL_MODE ??= '1';
-const host = (await import(join(input.root, 'infra', 'local', 'host.ts'))) as {
+// The checkout under test may predate the layered layout, where the local cloud was infra/local/.
+const hostModule = ['local-cloud', join('infra', 'local')]
+  .map((folder) => join(input.root, folder, 'host.ts'))
+  .find((path) => existsSync(path)) as string;
+const host = (await import(hostModule)) as {
   startLocalCloud: (options: LocalCloudOptions) => Promise<LocalCloud>;
 };
 const result = await measureUploadLatency({
