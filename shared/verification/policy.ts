@@ -17,11 +17,12 @@ export const CONTENT_CLAIM_GRACE_SECONDS = 60;
 
 /**
  * Waiting for an identical image's twin: the twin usually decides within seconds, so look again after
- * 5 s and double each time, up to 5 minutes. A wait is a new message, not a redelivery, so it never
- * uses up the selfie's delivery budget (maxReceiveCount).
+ * 5 s, doubling, and then every 30 s. The cap keeps a waiter close behind a twin that was slow (a
+ * restarted host, a busy vendor): a longer one only made the batch wait for the waiter. A wait is a
+ * new message, not a redelivery, so it never uses up the selfie's delivery budget (maxReceiveCount).
  */
 export function twinWaitSeconds(waitsSoFar: number): number {
-  return Math.min(300, 5 * 2 ** Math.max(0, waitsSoFar));
+  return Math.min(30, 5 * 2 ** Math.max(0, waitsSoFar));
 }
 
 /**
