@@ -13,7 +13,7 @@ import {
   type VerifySelfieMessage,
 } from '../shared/messages.ts';
 import { createLogger, createMetrics } from '../shared/observability.ts';
-import { MAX_MESSAGE_DELAY_SECONDS } from '../shared/verification/policy.ts';
+import { MAX_MESSAGE_DELAY_SECONDS, redeliveryDelaySeconds } from '../shared/verification/policy.ts';
 import { verifySelfie } from '../shared/verification/verify-selfie.ts';
 import { buildWorkerRuntime, type WorkerRuntime } from '../shared/verification/worker-runtime.ts';
 
@@ -48,6 +48,14 @@ export async function processWorkerEvent(
           messageId: record.messageId,
           error: error as Error,
         });
+        // An unexpected error (a table timeout on a busy host, say) is retried like an unfinished
+        // delivery, 30 s doubling, rather than after the queue's whole visibility timeout.
+        const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+        await delayRedelivery(
+          runtime,
+          record,
+          Math.min(redeliveryDelaySeconds(receiveCount), runtime.delayCapSeconds ?? Number.POSITIVE_INFINITY),
+        );
       }
       throw error;
     }
