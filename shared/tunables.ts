@@ -11,8 +11,9 @@ import { pipelineSettings } from './settings.ts';
  * shared/verification/worker-runtime.ts). test/infra/tunables.test.ts proves it reaches both hosts.
  */
 
-const number = z.number({ error: 'must be a number' });
-const wholeFrom = (min: number, max?: number) =>
+/** Shared with the stack's own props (infra/stack/props.ts), so both word their errors alike. */
+export const number = z.number({ error: 'must be a number' });
+export const wholeFrom = (min: number, max?: number) =>
   number.refine((v) => Number.isInteger(v) && v >= min && (max === undefined || v <= max), {
     error:
       max === undefined

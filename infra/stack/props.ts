@@ -1,19 +1,17 @@
 import type { StackProps } from 'aws-cdk-lib';
 import { z } from 'zod';
 import { pipelineSettings } from '../../shared/settings.ts';
-import { type StackTunableName, stackTunableNames, tunablesSchema } from '../../shared/tunables.ts';
+import {
+  number,
+  type StackTunableName,
+  stackTunableNames,
+  tunablesSchema,
+  wholeFrom,
+} from '../../shared/tunables.ts';
 
 /** CloudWatch Logs accepts only these retention values; the audit trail needs a year or more. */
 const LOG_RETENTION_DAYS = [365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
-const number = z.number({ error: 'must be a number' });
-const wholeFrom = (min: number, max?: number) =>
-  number.refine((v) => Number.isInteger(v) && v >= min && (max === undefined || v <= max), {
-    error:
-      max === undefined
-        ? `must be a whole number of at least ${min}`
-        : `must be a whole number from ${min} to ${max}`,
-  });
 const httpsUrl = z.string().refine((v) => URL.canParse(v) && new URL(v).protocol === 'https:', {
   error: 'must be an https:// URL',
 });

@@ -109,6 +109,22 @@ const NOT_TERMINAL = '#state IN (:received, :processing, :held)';
  */
 const LEASE_HELD_OR_FREE = '(leaseId = :lease OR attribute_not_exists(leaseUntil) OR leaseUntil < :nowMs)';
 
+/** What every delivery that ends without a decision writes: the calls so far, why, and the lease given back. */
+const DELIVERY_END =
+  'updatedAt = :at, lastError = :err, lastErrorCode = :code, leaseUntil = :zero, attempts = :calls, paidCalls = :paid, uncertainCalls = :uncertain';
+
+function deliveryEndValues(at: string, totals: CallTotals, why: Reason) {
+  return {
+    ':at': at,
+    ':err': formatReason(why),
+    ':code': why.code,
+    ':zero': 0,
+    ':calls': totals.calls,
+    ':paid': totals.paid,
+    ':uncertain': totals.uncertain,
+  };
+}
+
 function leaseValues(holder: LeaseHolder, at: string) {
   return { ':lease': holder.leaseId, ':nowMs': Date.parse(at) };
 }
@@ -304,20 +320,13 @@ export class SelfieLifecycle {
         new UpdateCommand({
           TableName: this.tableName,
           Key: selfieKey(holder.selfieId),
-          UpdateExpression:
-            'SET updatedAt = :at, lastError = :err, lastErrorCode = :code, leaseUntil = :zero, attempts = :calls, paidCalls = :paid, uncertainCalls = :uncertain',
+          UpdateExpression: `SET ${DELIVERY_END}`,
           ConditionExpression: `${NOT_TERMINAL} AND ${LEASE_HELD_OR_FREE}`,
           ExpressionAttributeNames: STATE,
           ExpressionAttributeValues: {
             ...IN_FLIGHT,
             ...leaseValues(holder, at),
-            ':at': at,
-            ':err': formatReason(why),
-            ':code': why.code,
-            ':zero': 0,
-            ':calls': totals.calls,
-            ':paid': totals.paid,
-            ':uncertain': totals.uncertain,
+            ...deliveryEndValues(at, totals, why),
           },
         }),
       ),
@@ -336,8 +345,7 @@ export class SelfieLifecycle {
             Update: {
               TableName: this.tableName,
               Key: selfieKey(holder.selfieId),
-              UpdateExpression:
-                'SET #state = :held, gsi1sk = :g1sk, updatedAt = :at, lastError = :err, lastErrorCode = :code, leaseUntil = :zero, attempts = :calls, paidCalls = :paid, uncertainCalls = :uncertain',
+              UpdateExpression: `SET #state = :held, gsi1sk = :g1sk, ${DELIVERY_END}`,
               ConditionExpression: `#state IN (:received, :processing) AND ${LEASE_HELD_OR_FREE}`,
               ExpressionAttributeNames: STATE,
               ExpressionAttributeValues: {
@@ -346,13 +354,7 @@ export class SelfieLifecycle {
                 ':held': 'HELD',
                 ...leaseValues(holder, at),
                 ':g1sk': keys.batchIndexSk('HELD', holder.selfieId),
-                ':at': at,
-                ':err': formatReason(why),
-                ':code': why.code,
-                ':zero': 0,
-                ':calls': totals.calls,
-                ':paid': totals.paid,
-                ':uncertain': totals.uncertain,
+                ...deliveryEndValues(at, totals, why),
               },
             },
           },
