@@ -1,24 +1,8 @@
 import { z } from 'zod';
+import { envelopeSchemaOf } from '../shared/events/envelope.ts';
 import { outcomeEventDetailV1Schema, outcomeEventDetailV2Schema } from '../shared/events/outcome-event.ts';
 import { pipelineSettings } from '../shared/settings.ts';
 import { reviewEventDetailSchema } from './review/review-event.ts';
-
-const isoTime = z.iso.datetime({ offset: true });
-
-/** The EventBridge envelope around one detail schema, as a target receives it. */
-function envelopeOf(detailType: string, detail: z.ZodType) {
-  return z.object({
-    version: z.literal('0'),
-    id: z.string().min(1),
-    'detail-type': z.literal(detailType),
-    source: z.literal(pipelineSettings.events.source),
-    account: z.string(),
-    time: isoTime,
-    region: z.string(),
-    resources: z.array(z.string()),
-    detail,
-  });
-}
 
 /** An event this pipeline publishes, and the file under docs/events/ its JSON Schema is written to. */
 export interface PublishedEvent {
@@ -36,20 +20,32 @@ export const publishedEvents: readonly PublishedEvent[] = [
     file: 'selfie-verification-outcome.v1.schema.json',
     title: `${pipelineSettings.events.detailType} (schemaVersion 1)`,
     description: `One per selfie, when it reaches a decision, for uploads without applicant IDs: source "${pipelineSettings.events.source}", detail-type "${pipelineSettings.events.detailType}". Never carries image data.`,
-    envelope: envelopeOf(pipelineSettings.events.detailType, outcomeEventDetailV1Schema),
+    envelope: envelopeSchemaOf(
+      pipelineSettings.events.source,
+      pipelineSettings.events.detailType,
+      outcomeEventDetailV1Schema,
+    ),
   },
   {
     file: 'selfie-verification-outcome.v2.schema.json',
     title: `${pipelineSettings.events.detailType} (schemaVersion 2)`,
     description:
       'Version 1 plus the applicant IDs (subjectId, correlationId) an upload carried as S3 metadata; sent only for such uploads, so consumers of version 1 see no change.',
-    envelope: envelopeOf(pipelineSettings.events.detailType, outcomeEventDetailV2Schema),
+    envelope: envelopeSchemaOf(
+      pipelineSettings.events.source,
+      pipelineSettings.events.detailType,
+      outcomeEventDetailV2Schema,
+    ),
   },
   {
     file: 'selfie-review-outcome.v1.schema.json',
     title: `${pipelineSettings.events.reviewDetailType} (schemaVersion 1)`,
     description: `A reviewer's verdict on a selfie the pipeline sent to a human: detail-type "${pipelineSettings.events.reviewDetailType}", same source and bus.`,
-    envelope: envelopeOf(pipelineSettings.events.reviewDetailType, reviewEventDetailSchema),
+    envelope: envelopeSchemaOf(
+      pipelineSettings.events.source,
+      pipelineSettings.events.reviewDetailType,
+      reviewEventDetailSchema,
+    ),
   },
 ];
 

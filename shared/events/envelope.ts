@@ -1,3 +1,4 @@
+import { z } from 'zod';
 /**
  * The event EventBridge delivers to targets. Built here once so the local bus delivers exactly
  * what AWS delivers, with the same keys in the same order.
@@ -45,4 +46,23 @@ export function toEventTime(time: Date | string): string {
   const date = typeof time === 'string' ? new Date(time) : time;
   if (Number.isNaN(date.getTime())) throw new Error(`Not a valid event time: ${String(time)}`);
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The EventBridge envelope around one detail schema, as a target (queue, archive, webhook) receives it. */
+export function envelopeSchemaOf<Detail extends z.ZodType>(
+  source: string,
+  detailType: string,
+  detail: Detail,
+) {
+  return z.object({
+    version: z.literal('0'),
+    id: z.string().min(1),
+    'detail-type': z.literal(detailType),
+    source: z.literal(source),
+    account: z.string(),
+    time: z.iso.datetime({ offset: true }),
+    region: z.string(),
+    resources: z.array(z.string()),
+    detail,
+  });
 }

@@ -3,7 +3,7 @@ import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { DECISIONS } from '../decision.ts';
 import { pipelineSettings } from '../settings.ts';
-import { buildEnvelope, type EnvelopeContext, type EventEnvelope } from './envelope.ts';
+import { buildEnvelope, type EnvelopeContext, type EventEnvelope, envelopeSchemaOf } from './envelope.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -74,17 +74,11 @@ export function outcomeEventId(selfieId: string, decidedAt: string): string {
 export type OutcomeEventEnvelope = EventEnvelope<OutcomeEventDetail>;
 
 /** The envelope as a consumer (review queue, ops queue, archive) receives it. */
-export const outcomeEventEnvelopeSchema = z.object({
-  version: z.literal('0'),
-  id: z.string().min(1),
-  'detail-type': z.literal(pipelineSettings.events.detailType),
-  source: z.literal(pipelineSettings.events.source),
-  account: z.string(),
-  time: isoTime,
-  region: z.string(),
-  resources: z.array(z.string()),
-  detail: outcomeEventDetailSchema,
-});
+export const outcomeEventEnvelopeSchema = envelopeSchemaOf(
+  pipelineSettings.events.source,
+  pipelineSettings.events.detailType,
+  outcomeEventDetailSchema,
+);
 
 /** The one PutEvents entry for an outcome; the publish handler sends this on both hosts. */
 export function toPutEventsEntry(detail: OutcomeEventDetail, eventBusName: string): PutEventsRequestEntry {
