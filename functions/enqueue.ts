@@ -1,6 +1,7 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { S3Event } from 'aws-lambda';
 import { createDocumentClient, createSqsClient } from '../shared/aws-clients.ts';
+import { onceUntilFailed } from '../shared/cold-start.ts';
 import { readHandlerEnv, requireEnv } from '../shared/config.ts';
 import { type EnqueueDeps, enqueueUploads } from '../shared/enqueue/enqueue-uploads.ts';
 import { metricNames } from '../shared/metric-names.ts';
@@ -28,22 +29,22 @@ export async function processUploadEvent(event: S3Event, runtime: EnqueueRuntime
 }
 
 const tracer = new Tracer({ serviceName: 'enqueue' });
-let runtime: EnqueueRuntime | undefined;
+/** Built on the first invocation and shared by later ones (a failed build is tried again). */
+const enqueueRuntime = onceUntilFailed(async (): Promise<EnqueueRuntime> => {
+  const env = readHandlerEnv();
+  return {
+    repository: new SelfieLifecycle(
+      tracer.captureAWSv3Client(createDocumentClient()),
+      requireEnv(env, 'RESULTS_TABLE_NAME'),
+    ),
+    sqs: tracer.captureAWSv3Client(createSqsClient()),
+    workQueueUrl: requireEnv(env, 'WORK_QUEUE_URL'),
+    uploadPrefix: env.UPLOAD_PREFIX,
+    logger: createLogger('enqueue'),
+    metrics: createMetrics('enqueue'),
+  };
+});
 
 export const handler = async (event: S3Event): Promise<void> => {
-  if (!runtime) {
-    const env = readHandlerEnv();
-    runtime = {
-      repository: new SelfieLifecycle(
-        tracer.captureAWSv3Client(createDocumentClient()),
-        requireEnv(env, 'RESULTS_TABLE_NAME'),
-      ),
-      sqs: tracer.captureAWSv3Client(createSqsClient()),
-      workQueueUrl: requireEnv(env, 'WORK_QUEUE_URL'),
-      uploadPrefix: env.UPLOAD_PREFIX,
-      logger: createLogger('enqueue'),
-      metrics: createMetrics('enqueue'),
-    };
-  }
-  await processUploadEvent(event, runtime);
+  await processUploadEvent(event, await enqueueRuntime());
 };

@@ -1,6 +1,7 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { createEventBridgeClient } from '../shared/aws-clients.ts';
+import { onceUntilFailed } from '../shared/cold-start.ts';
 import { readHandlerEnv, requireEnv } from '../shared/config.ts';
 import { EventBridgePublisher } from '../shared/events/publisher.ts';
 import { metricNames } from '../shared/metric-names.ts';
@@ -41,17 +42,16 @@ export async function processResultStream(
 }
 
 const tracer = new Tracer({ serviceName: 'publish' });
-let runtime: PublishRuntime | undefined;
+/** Built on the first invocation and shared by later ones (a failed build is tried again). */
+const publishRuntime = onceUntilFailed(async (): Promise<PublishRuntime> => {
+  const env = readHandlerEnv();
+  return {
+    publisher: new EventBridgePublisher(tracer.captureAWSv3Client(createEventBridgeClient())),
+    eventBusName: requireEnv(env, 'EVENT_BUS_NAME'),
+    logger: createLogger('publish'),
+    metrics: createMetrics('publish'),
+  };
+});
 
-export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-  if (!runtime) {
-    const env = readHandlerEnv();
-    runtime = {
-      publisher: new EventBridgePublisher(tracer.captureAWSv3Client(createEventBridgeClient())),
-      eventBusName: requireEnv(env, 'EVENT_BUS_NAME'),
-      logger: createLogger('publish'),
-      metrics: createMetrics('publish'),
-    };
-  }
-  return processResultStream(event, runtime);
-};
+export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
+  processResultStream(event, await publishRuntime());

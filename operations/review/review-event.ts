@@ -1,5 +1,6 @@
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
+import { putEventsEntry } from '../../shared/events/envelope.ts';
 import type { SelfieResult } from '../../shared/results/records.ts';
 import { pipelineSettings } from '../../shared/settings.ts';
 import { MAX_REVIEW_NOTE, REVIEW_VERDICTS, type ReviewRecord } from './review-record.ts';
@@ -52,11 +53,6 @@ export function toReviewPutEventsEntry(
   detail: ReviewEventDetail,
   eventBusName: string,
 ): PutEventsRequestEntry {
-  return {
-    Source: pipelineSettings.events.source,
-    DetailType: pipelineSettings.events.reviewDetailType,
-    Detail: JSON.stringify(reviewEventDetailSchema.parse(detail)),
-    EventBusName: eventBusName,
-    Resources: [],
-  };
+  const { source, reviewDetailType: detailType } = pipelineSettings.events;
+  return putEventsEntry({ source, detailType, schema: reviewEventDetailSchema }, detail, eventBusName);
 }

@@ -1,3 +1,4 @@
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 /**
  * The event EventBridge delivers to targets. Built here once so the local bus delivers exactly
@@ -65,4 +66,22 @@ export function envelopeSchemaOf<Detail extends z.ZodType>(
     resources: z.array(z.string()),
     detail,
   });
+}
+
+/**
+ * The one PutEvents entry shape for this pipeline's events: the detail is parsed by its schema on the
+ * way out, so nothing malformed is ever published, whatever the detail-type.
+ */
+export function putEventsEntry<Detail extends z.ZodType>(
+  event: { source: string; detailType: string; schema: Detail },
+  detail: z.input<Detail>,
+  eventBusName: string,
+): PutEventsRequestEntry {
+  return {
+    Source: event.source,
+    DetailType: event.detailType,
+    Detail: JSON.stringify(event.schema.parse(detail)),
+    EventBusName: eventBusName,
+    Resources: [],
+  };
 }

@@ -3,7 +3,13 @@ import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { DECISIONS } from '../decision.ts';
 import { pipelineSettings } from '../settings.ts';
-import { buildEnvelope, type EnvelopeContext, type EventEnvelope, envelopeSchemaOf } from './envelope.ts';
+import {
+  buildEnvelope,
+  type EnvelopeContext,
+  type EventEnvelope,
+  envelopeSchemaOf,
+  putEventsEntry,
+} from './envelope.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -82,13 +88,8 @@ export const outcomeEventEnvelopeSchema = envelopeSchemaOf(
 
 /** The one PutEvents entry for an outcome; the publish handler sends this on both hosts. */
 export function toPutEventsEntry(detail: OutcomeEventDetail, eventBusName: string): PutEventsRequestEntry {
-  return {
-    Source: pipelineSettings.events.source,
-    DetailType: pipelineSettings.events.detailType,
-    Detail: JSON.stringify(outcomeEventDetailSchema.parse(detail)),
-    EventBusName: eventBusName,
-    Resources: [],
-  };
+  const { source, detailType } = pipelineSettings.events;
+  return putEventsEntry({ source, detailType, schema: outcomeEventDetailSchema }, detail, eventBusName);
 }
 
 /** The full envelope EventBridge would deliver for this outcome. */
