@@ -2,27 +2,23 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decidedCount } from '../../cli/progress.ts';
 import { raiseSpendCap } from '../../operations/spend-cap.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
 import { expressionOf, injectWriteFaults } from '../support/faults.ts';
-import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+import { pipelinePerTest } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
 
 describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxqs, sandbox over HTTP)', () => {
-  let pipeline: PipelineFixture | undefined;
-  afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
-  });
+  const startPipeline = pipelinePerTest();
 
   it('a delivery that does not hold the lease cannot end a selfie another delivery is paying for', async () => {
     // Prepare: another delivery holds the lease (it is calling the vendor); a duplicate message finds the object gone.
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const key = 'uploads/leased/face.jpg';
     await pipeline.enqueue([await pipeline.upload(key, await face(21))]);
     const selfieId = selfieIdOf({ bucket: pipeline.bucket, key });
@@ -47,7 +43,7 @@ describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxq
   it('the decision transaction is idempotent across SDK retries: a committed FAILED still goes to the DLQ', async () => {
     // Prepare: one receive allowed; the vendor answers 500; the decision commits but its response is lost,
     // so the SDK sends the same transaction again.
-    pipeline = await createPipelineFixture({ sandbox: { errorRate: 1 }, maxReceiveCount: 1, maxAttempts: 1 });
+    const pipeline = await startPipeline({ sandbox: { errorRate: 1 }, maxReceiveCount: 1, maxAttempts: 1 });
     await pipeline.enqueue([await pipeline.upload('uploads/idempotent/face.jpg', await face(22))]);
     const faults = injectWriteFaults(pipeline.db, (w) => expressionOf(w).includes('decision = :decision'), {
       times: 1,
@@ -78,7 +74,7 @@ describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxq
   it('a selfie that holds its own paid answer decides from it before looking at a twin’s content claim', async () => {
     // Prepare: A is called and its answer recorded, but its decision write fails; meanwhile A's content
     // claim has run out and twin B (same bytes) has claimed the image.
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const bytes = await face(23);
     await pipeline.enqueue([await pipeline.upload('uploads/own/a.jpg', bytes)]);
     const failDecision = injectWriteFaults(
@@ -118,7 +114,7 @@ describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxq
 
   it('a late enqueue write cannot touch a decided selfie (so its outcome is never published twice)', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     await pipeline.enqueue([await pipeline.upload('uploads/late-enqueue/face.jpg', await face(24))]);
     await pipeline.drain();
     const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/late-enqueue/face.jpg' });
@@ -136,7 +132,7 @@ describe('money rules of the verify flow (real deliveries, DynamoDB Local, fauxq
     timeout: 180_000,
   }, async () => {
     // Prepare: 200 distinct selfies, a cap of 50 for the batch, 4 deliveries of 8 records side by side.
-    pipeline = await createPipelineFixture({
+    const pipeline = await startPipeline({
       sandbox: { latencyMs: { min: 20, max: 60 } },
       // A generous vendor timeout: this test is about the cap, and 32 calls beside 32 image decodes on two
       // busy cores must not turn into calls without an answer.

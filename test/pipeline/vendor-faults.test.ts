@@ -11,7 +11,7 @@ import { outcomeOf } from '../../shared/publish/publish-outcomes.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+import { type PipelineFixture, pipelinePerTest } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
 
@@ -26,17 +26,15 @@ async function* statementOf(pipeline: PipelineFixture) {
 }
 
 describe('a misbehaving vendor and money (real deliveries against the sandbox over HTTP)', () => {
-  let pipeline: PipelineFixture | undefined;
+  const startPipeline = pipelinePerTest();
   let target: Server | undefined;
   afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
     await new Promise((resolve) => (target ? target.close(resolve) : resolve(undefined)));
     target = undefined;
   });
 
   const lateVendor = (dedupeReferences: boolean) =>
-    createPipelineFixture({
+    startPipeline({
       // The vendor charges, then answers only after our 500 ms timeout. Two uncertain calls allowed.
       sandbox: { lateRate: 1, lateAfterMs: 3_000, dedupeReferences },
       env: { VENDOR_TIMEOUT_MS: '500', MAX_UNCERTAIN_CALLS: '2' },
@@ -63,7 +61,7 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
 
   it('answers after we gave up, no dedupe: two uncertain calls under one reference, then REVIEW; reconcile settles both as paid', async () => {
     // Prepare
-    pipeline = await lateVendor(false);
+    const pipeline = await lateVendor(false);
 
     // Act
     const { report, selfieId, attempts } = await verifyAndReconcile(pipeline, 2);
@@ -103,7 +101,7 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
 
   it('answers after we gave up, vendor dedupes by reference: the resend gets the answer without a second charge; reconcile settles the first as not paid', async () => {
     // Prepare
-    pipeline = await lateVendor(true);
+    const pipeline = await lateVendor(true);
 
     // Act
     const { report, selfieId, attempts } = await verifyAndReconcile(pipeline, 1);
@@ -122,7 +120,7 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
 
   it('counts a PENDING answer that debited the wallet as paid, and retries it under a new reference', async () => {
     // Prepare: every answer is PENDING with a successful debit; one receive of two calls.
-    pipeline = await createPipelineFixture({
+    const pipeline = await startPipeline({
       sandbox: { pendingDebitRate: 1 },
       maxReceiveCount: 1,
       maxAttempts: 2,
@@ -154,7 +152,7 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
     });
     await new Promise<void>((resolve) => target?.listen(0, '127.0.0.1', resolve));
     const port = (target.address() as { port: number }).port;
-    pipeline = await createPipelineFixture({
+    const pipeline = await startPipeline({
       sandbox: { redirectRate: 1, redirectTo: `http://127.0.0.1:${port}/steal?token=SECRET-QUERY` },
     });
     await pipeline.enqueue([await pipeline.upload('uploads/redirect/face.jpg', await face(33))]);
@@ -178,7 +176,7 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
 
   it('a window of firewall 403s pauses the vendor: every selfie is decided after recovery, none FAILED, none charged in the window', async () => {
     // Prepare: the vendor's WAF blocks us; the circuit probes again after 500 ms.
-    pipeline = await createPipelineFixture({ maxReceiveCount: 2, breakerOpenMs: 500 });
+    const pipeline = await startPipeline({ maxReceiveCount: 2, breakerOpenMs: 500 });
     const fixture = pipeline;
     fixture.sandbox.setFaults({ forbiddenRate: 1 });
     const records = [];

@@ -1,26 +1,22 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { onceUntilFailed } from '../../shared/cold-start.ts';
 import { keys } from '../../shared/results/records.ts';
 import { NO_CALLS } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+import { pipelinePerTest } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
 
 describe('waits, conflicts and cold starts', () => {
-  let pipeline: PipelineFixture | undefined;
-  afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
-  });
+  const startPipeline = pipelinePerTest();
 
   it('waiting for a slow twin never uses up the selfie’s deliveries: it is verified once the twin lets go', async () => {
     // Prepare: two deliveries allowed; a twin holds the image's content claim for a long time.
-    pipeline = await createPipelineFixture({ maxReceiveCount: 2 });
+    const pipeline = await startPipeline({ maxReceiveCount: 2 });
     const bytes = await face(51);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     await pipeline.db.send(
@@ -73,7 +69,7 @@ describe('waits, conflicts and cold starts', () => {
 
   it('64 concurrent decisions on one batch all commit, and the batch counts are exact', async () => {
     // Prepare: 64 selfies of one batch, each leased by its own delivery.
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const fixture = pipeline;
     const ids = Array.from({ length: 64 }, (_, i) => `s3://b/uploads/hot/${i}.jpg`);
     for (const selfieId of ids) {

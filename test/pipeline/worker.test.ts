@@ -1,25 +1,21 @@
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { sandboxOptionsSchema } from '../../sandbox/options.ts';
 import { faultFor, statusFor } from '../../sandbox/outcomes.ts';
 import { transactionReferenceFor } from '../../shared/liveness/reference.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
 import { expressionOf, injectWriteFaults } from '../support/faults.ts';
-import { captureOutput, createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+import { captureOutput, type PipelineFixture, pipelinePerTest } from '../support/pipeline.ts';
 
 const face = (seed: number) => syntheticFace({ seed, width: 240, height: 320 });
 
 describe('worker handler (SQS → preflight → vendor → results table)', () => {
-  let pipeline: PipelineFixture | undefined;
-  afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
-  });
+  const startPipeline = pipelinePerTest();
 
   it('records the vendor outcome with scores, debit status and the attempt, paying once', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const record = await pipeline.upload('uploads/happy/face.jpg', await face(1));
     await pipeline.enqueue([record]);
     const attemptReads = vi.spyOn(pipeline.workerRuntime.verification.attempts, 'list');
@@ -43,7 +39,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('knows whether an earlier delivery held a lease, which is when attempts may exist to resume', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const record = await pipeline.upload('uploads/leases/face.jpg', await face(12));
     await pipeline.enqueue([record]);
     const selfieId = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/leases/face.jpg' });
@@ -66,7 +62,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('pays once for a duplicated S3 event and a duplicated SQS delivery', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const record = await pipeline.upload('uploads/dups/face.jpg', await face(2));
     await pipeline.enqueue([record]);
     await pipeline.enqueue([record]);
@@ -93,7 +89,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('writes a paid answer with in-process retries when its first write fails, so the vendor is called once', async () => {
     // Prepare: the first write of the attempt's answer fails (a DynamoDB hiccup the SDK does not retry).
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     await pipeline.enqueue([await pipeline.upload('uploads/crash/face.jpg', await face(3))]);
     const faults = injectWriteFaults(pipeline.db, (w) => expressionOf(w).includes('SET outcome = :outcome'), {
       times: 1,
@@ -122,7 +118,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
     // Prepare: pick a key whose first reference the seeded sandbox answers PENDING and whose second it completes.
     const sandbox = { pendingRate: 0.5, seed: 'pending-then-success' };
     const faults = sandboxOptionsSchema.parse(sandbox);
-    pipeline = await createPipelineFixture({ sandbox });
+    const pipeline = await startPipeline({ sandbox });
     const bucket = pipeline.bucket;
     const key = Array.from({ length: 200 }, (_, i) => `uploads/pending/face-${i}.jpg`).find((k) => {
       const id = selfieIdOf({ bucket, key: k });
@@ -150,7 +146,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('ends FAILED with the last code when the vendor answers 500 until the last receive, then the message goes to the DLQ', async () => {
     // Prepare
-    pipeline = await createPipelineFixture({ sandbox: { errorRate: 1 }, maxReceiveCount: 2, maxAttempts: 2 });
+    const pipeline = await startPipeline({ sandbox: { errorRate: 1 }, maxReceiveCount: 2, maxAttempts: 2 });
     await pipeline.enqueue([await pipeline.upload('uploads/down/face.jpg', await face(5))]);
 
     // Act
@@ -175,7 +171,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('reports a 401 loudly (error log and metric) and stops calling the vendor for the rest of the batch', async () => {
     // Prepare: the sandbox expects other credentials than the worker sends.
-    pipeline = await createPipelineFixture({
+    const pipeline = await startPipeline({
       sandbox: { apiKey: 'the-real-key' },
       env: { RECORD_CONCURRENCY: '1' },
     });
@@ -210,7 +206,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('pays once for identical bytes under two keys; the second is marked duplicateOf the first', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const bytes = await face(9);
     await pipeline.enqueue([await pipeline.upload('uploads/twins/a.jpg', bytes)]);
     await pipeline.drain();
@@ -239,7 +235,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('pays once for identical bytes processed in the same batch', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const bytes = await face(10);
     await pipeline.enqueue([
       await pipeline.upload('uploads/same-batch/a.jpg', bytes),
@@ -257,7 +253,7 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 
   it('rejects bad input in preflight with the reason and never calls the vendor', async () => {
     // Prepare
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     await pipeline.enqueue([
       await pipeline.upload('uploads/bad/not-an-image.jpg', Buffer.from('hello, I am text')),
       await pipeline.upload('uploads/bad/empty.jpg', Buffer.alloc(0)),
@@ -288,15 +284,11 @@ describe('worker handler (SQS → preflight → vendor → results table)', () =
 });
 
 describe('worker handler after a crash between the vendor answer and the decision', () => {
-  let pipeline: PipelineFixture | undefined;
-  afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
-  });
+  const startPipeline = pipelinePerTest();
 
   it('decides from the completed attempt on redelivery, without calling the vendor again', async () => {
     // Prepare: the attempt is recorded as completed, then the decision write "crashes" once.
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     await pipeline.enqueue([await pipeline.upload('uploads/answered/face.jpg', await face(11))]);
     const faults = injectWriteFaults(pipeline.db, (w) => expressionOf(w).includes('decision = :decision'), {
       times: 1,

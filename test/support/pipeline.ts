@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { afterEach } from 'vitest';
 import { type EnqueueRuntime, processUploadEvent } from '../../functions/enqueue.ts';
 import { processWorkerEvent } from '../../functions/worker.ts';
 import { ensureResultsTable } from '../../local-cloud/results-table.ts';
@@ -53,6 +54,22 @@ export interface PipelineFixtureOptions {
  * A whole pipeline against the real emulators and the sandbox over HTTP: bucket, work queue with
  * DLQ, results table, and the handlers' runtimes as the local host builds them.
  */
+/**
+ * One pipeline per test, stopped after each: `const startPipeline = pipelinePerTest()` in a
+ * describe block, then `const pipeline = await startPipeline(options)` in a test.
+ */
+export function pipelinePerTest(): (options?: PipelineFixtureOptions) => Promise<PipelineFixture> {
+  let current: PipelineFixture | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (options) => {
+    current = await createPipelineFixture(options);
+    return current;
+  };
+}
+
 export async function createPipelineFixture(options: PipelineFixtureOptions = {}) {
   const endpoints = emulatorEndpoints();
   const s3 = createS3Client(endpoints);
