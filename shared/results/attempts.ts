@@ -45,6 +45,8 @@ export class AttemptLog {
     selfieId: string;
     attempt: number;
     transactionReference: string;
+    /** The bytes sent (see `AttemptItem.sha256`). */
+    sha256?: string;
     startedAt: string;
   }): Promise<boolean> {
     return conditionalWrite(() =>

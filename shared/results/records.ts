@@ -73,6 +73,11 @@ export const attemptItemSchema = z.looseObject({
   selfieId: z.string(),
   attempt: z.number(),
   transactionReference: z.string(),
+  /**
+   * The SHA-256 of the bytes sent: a later delivery that decides from this attempt's verdict settles
+   * the content claim of those bytes with it, so an identical image reuses the answer instead of paying.
+   */
+  sha256: z.string().optional(),
   startedAt: z.string(),
   endedAt: z.string().optional(),
   httpStatus: z.number().optional(),

@@ -113,6 +113,18 @@ export class DeliveryRun {
     );
   }
 
+  /**
+   * A delivery that decides from an earlier delivery's paid answer takes over that delivery's content
+   * claim on the bytes it sent, so the decision marks the claim decided and identical images reuse the
+   * answer (instead of waiting for the claim to expire and paying again). When the claim has passed to
+   * a twin meanwhile, `decide` records the decision without it.
+   */
+  resumeContentClaim(sha256: string | undefined): void {
+    if (!sha256) return;
+    this.sha256 = sha256;
+    this.ownsContentClaim = true;
+  }
+
   /** Decide: the one terminal write, then give up the content claim unless the outcome is reusable. */
   async decide(fields: DecisionFields): Promise<VerificationOutcome> {
     const { reusable, ...record } = fields;

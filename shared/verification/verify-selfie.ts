@@ -33,6 +33,7 @@ export async function verifySelfie(
       run.log.warn('Deciding from an answer an earlier delivery paid for', {
         attempt: earlier.answered.attempt,
       });
+      run.resumeContentClaim(earlier.answered.sha256);
       return await decideFromVerdict(run, earlier.answered.verdict, earlier.answered.transactionReference);
     }
 

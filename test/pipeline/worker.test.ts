@@ -310,6 +310,38 @@ describe('worker handler after a crash between the vendor answer and the decisio
     expect(result?.decision).toBe(expectedDecision(pipeline));
     expect(await pipeline.repository.getBatchSummary('answered')).toMatchObject({ total: 1, paidCalls: 1 });
   });
+
+  it('a twin reuses the outcome decided from the completed attempt, so identical bytes are paid for once', async () => {
+    // Prepare: A's answer is recorded, its decision write "crashes" once, the redelivery decides from the
+    // attempt (not from a fresh claim of its bytes); then B arrives with the same bytes.
+    const pipeline = await startPipeline();
+    const bytes = await face(12);
+    await pipeline.enqueue([await pipeline.upload('uploads/twins/a.jpg', bytes)]);
+    injectWriteFaults(pipeline.db, (w) => expressionOf(w).includes('decision = :decision'), { times: 1 });
+    await pipeline.drain();
+
+    // Act
+    await pipeline.enqueue([await pipeline.upload('uploads/twins/b.jpg', bytes)]);
+    await pipeline.drain(8);
+
+    // Assess: B is a duplicate of A, and the vendor was called once for both.
+    const a = selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/twins/a.jpg' });
+    const b = await pipeline.repository.getResult(
+      selfieIdOf({ bucket: pipeline.bucket, key: 'uploads/twins/b.jpg' }),
+    );
+    expect(pipeline.sandbox.ledger()).toHaveLength(1);
+    expect(b).toMatchObject({
+      decision: expectedDecision(pipeline),
+      duplicateOf: a,
+      reasonCode: 'DUPLICATE_OF',
+      paidCalls: 0,
+    });
+    expect(await pipeline.repository.getBatchSummary('twins')).toMatchObject({
+      total: 2,
+      paidCalls: 1,
+      duplicatesReused: 1,
+    });
+  });
 });
 
 /**

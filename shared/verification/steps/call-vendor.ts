@@ -84,6 +84,7 @@ export async function callVendor(
           selfieId: run.selfieId,
           attempt,
           transactionReference,
+          ...(run.sha256 ? { sha256: run.sha256 } : {}),
           startedAt: run.now().toISOString(),
         });
         return transactionReference;
