@@ -38,8 +38,7 @@ export class LostWork {
     let leasesReleased = 0;
     for (const result of unfinished) {
       if (await releaseLease(repository, result)) leasesReleased += 1;
-      // Never enqueued: enqueue itself sends it when its object is uploaded again.
-      if (!result.enqueuedAt) continue;
+      if (enqueueSendsAgain(result)) continue;
       lostWork.waiting.set(result.selfieId, messageForResult(result));
     }
     return { lostWork, unfinished: unfinished.length, leasesReleased };
@@ -94,6 +93,16 @@ async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Pr
     for (const item of page.Items ?? []) results.push(selfieResultSchema.parse(item));
   }
   return results;
+}
+
+/**
+ * Enqueue sends a message again only for a selfie still RECEIVED and never noted as sent
+ * (`needsEnqueue`); every other undecided selfie is this recovery's to send. A worker can lease a
+ * selfie before enqueue's `markEnqueued` lands, so PROCESSING or HELD without `enqueuedAt` happens
+ * when the host dies in between, and such a selfie is sent here: otherwise nobody would.
+ */
+function enqueueSendsAgain(result: SelfieResult): boolean {
+  return result.state === 'RECEIVED' && !result.enqueuedAt;
 }
 
 async function releaseLease(repository: SelfieLifecycle, result: SelfieResult): Promise<boolean> {
