@@ -242,7 +242,8 @@ export class SelfieLifecycle {
    * Moves a selfie into PROCESSING under a lease, so two deliveries of the same selfie (SQS is
    * at-least-once) never call the vendor side by side. A crashed holder's lease runs out by itself.
    * No read comes before it: a refused write returns the item as it is (or nothing: `missing`), which
-   * says why.
+   * says why. The byBatch sort key stays where it is (a selfie in flight is filed under RECEIVED, see
+   * `keys.batchIndexSk`): moving it would be a delete plus a put in that index on every delivery.
    *
    * `earlierLease` says whether any delivery held a lease before this one. Attempts are only ever
    * written under a lease, and no write removes `leaseId`, so without an earlier lease there are no
@@ -264,7 +265,7 @@ export class SelfieLifecycle {
               ReturnValues: 'ALL_OLD',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               UpdateExpression:
-                'SET #state = :processing, receiveCount = :rc, updatedAt = :at, gsi1sk = :g1sk, leaseId = :lease, leaseUntil = :until',
+                'SET #state = :processing, receiveCount = :rc, updatedAt = :at, leaseId = :lease, leaseUntil = :until',
               ConditionExpression:
                 '#state IN (:received, :processing) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseId = :lease)',
               ExpressionAttributeNames: STATE,
@@ -273,7 +274,6 @@ export class SelfieLifecycle {
                 ':processing': 'PROCESSING',
                 ':rc': lease.receiveCount,
                 ':at': lease.at,
-                ':g1sk': keys.batchIndexSk('PROCESSING', selfieId),
                 ':lease': lease.id,
                 ':until': lease.until,
                 ':now': Date.parse(lease.at),

@@ -18,7 +18,7 @@ describe('results table requests per selfie', () => {
     pipeline = undefined;
   });
 
-  it('reads nothing before the lease', async () => {
+  it('reads nothing before the lease, and the lease leaves the byBatch key where it is', async () => {
     // Prepare
     pipeline = await createPipelineFixture();
     const counter = new RequestCounter();
@@ -40,7 +40,7 @@ describe('results table requests per selfie', () => {
       'recordReceived (TransactWriteItems)': { requests: 1, table: 4, byBatch: 2 },
       'markEnqueued (UpdateItem)': { requests: 1, table: 1, byBatch: 1 },
       // The lease write returns the item it replaced (or, refused, the item as it is): no read before it.
-      'acquireLease (UpdateItem)': { requests: 1, table: 1, byBatch: 2 },
+      'acquireLease (UpdateItem)': { requests: 1, table: 1, byBatch: 1 },
       'ContentClaims.claim (PutItem)': { requests: 1, table: 1 },
       'AttemptLog.begin (PutItem)': { requests: 1, table: 1, byReference: 1 },
       'AttemptLog.end (UpdateItem)': { requests: 1, table: 1, byReference: 1 },
