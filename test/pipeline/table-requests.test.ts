@@ -2,6 +2,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RequestCounter } from '../../bench/support/request-counter.ts';
 import { serializeVerifySelfieMessage } from '../../shared/messages.ts';
+import { NO_CALLS } from '../../shared/results/selfie-lifecycle.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
 import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
@@ -112,5 +113,47 @@ describe('results table requests per selfie', () => {
     });
     expect(await pipeline.repository.getBatchSummary('unrecorded')).toMatchObject({ total: 1, paidCalls: 1 });
     expect(pipeline.paidReferences()).toHaveLength(1);
+  });
+
+  it('a HELD selfie looking at its budget again reads its result, and writes nothing while the cap is reached', async () => {
+    // Prepare: a selfie HELD with the batch's cap of one call spent, and its recheck message (it has waited).
+    pipeline = await createPipelineFixture({ env: { MAX_PAID_CALLS_PER_BATCH: '1' } });
+    const key = 'uploads/held/face.jpg';
+    await pipeline.upload(key, await syntheticFace({ seed: 11 }));
+    const message = {
+      bucket: pipeline.bucket,
+      key,
+      selfieId: selfieIdOf({ bucket: pipeline.bucket, key }),
+      batchId: 'held',
+      receivedAt: new Date().toISOString(),
+    };
+    await pipeline.repository.recordReceived(message);
+    const at = new Date().toISOString();
+    await pipeline.repository.acquireLease(message.selfieId, {
+      id: 'capped',
+      until: Date.now() + 60_000,
+      receiveCount: 1,
+      at,
+    });
+    await pipeline.repository.hold({ ...message, leaseId: 'capped' }, at, NO_CALLS, {
+      code: 'BUDGET_EXHAUSTED',
+      detail: 'test',
+    });
+    await pipeline.budget.reserve({ kind: 'batch', batchId: 'held' }, 1);
+    await pipeline.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: pipeline.workQueue.queueUrl,
+        MessageBody: serializeVerifySelfieMessage({ ...message, waits: 1 }),
+      }),
+    );
+    const counter = new RequestCounter();
+    counter.instrument(pipeline.db, 'DynamoDB');
+
+    // Act
+    await pipeline.deliver();
+
+    // Assess: one read of the result, one of the budget; no refused lease write (that costs write units).
+    expect(Object.fromEntries(counter.requests)).toEqual({ 'DynamoDB GetItem': 2 });
+    expect(await pipeline.repository.getResult(message.selfieId)).toMatchObject({ state: 'HELD' });
   });
 });
