@@ -137,12 +137,32 @@ export class AuditQueries {
     return out.Item ? batchSummarySchema.parse(withoutNulls(out.Item)) : undefined;
   }
 
-  /** A batch's results (index byBatch), optionally only one state or decision; pages in selfie-id order per state. */
+  /**
+   * A batch's results (index byBatch), optionally only one state or decision; pages in selfie-id order
+   * per state. A selfie in flight is filed under RECEIVED whether or not a delivery holds it (older
+   * versions moved it to PROCESSING), so those two states are read from both and told apart by `state`.
+   */
   async *batchPages(batchId: string, state?: string): AsyncGenerator<SelfieResult[]> {
+    if (state === 'RECEIVED' || state === 'PROCESSING') {
+      for (const prefix of keys.inFlightBatchPrefixes) yield* this.byBatch(batchId, prefix, state);
+    } else {
+      yield* this.byBatch(batchId, state ? `${state}#` : undefined);
+    }
+  }
+
+  /** One byBatch query: the whole batch, or one sort-key prefix; `onlyState` filters selfies in flight. */
+  private async *byBatch(batchId: string, prefix?: string, onlyState?: string) {
     const pages = this.query({
       IndexName: 'byBatch',
-      KeyConditionExpression: state ? 'gsi1pk = :pk AND begins_with(gsi1sk, :state)' : 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': keys.batch(batchId), ...(state ? { ':state': `${state}#` } : {}) },
+      KeyConditionExpression: prefix ? 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)' : 'gsi1pk = :pk',
+      ...(onlyState
+        ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } }
+        : {}),
+      ExpressionAttributeValues: {
+        ':pk': keys.batch(batchId),
+        ...(prefix ? { ':prefix': prefix } : {}),
+        ...(onlyState ? { ':state': onlyState } : {}),
+      },
     });
     for await (const page of pages) yield page.map((item) => selfieResultSchema.parse(item));
   }

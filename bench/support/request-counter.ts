@@ -60,7 +60,11 @@ export class RequestCounter {
         const operation = context.commandName ?? 'unknown';
         this.count(service, operation);
         if (service !== 'DynamoDB') return next(args);
+        // Deep enough to reach the public method behind the SDK's and the retry helpers' frames.
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 40;
         const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
         args.input.ReturnConsumedCapacity = 'INDEXES';
         const result = await next(args);
         const consumed = result.output.ConsumedCapacity as ConsumedCapacity | ConsumedCapacity[] | undefined;
@@ -90,10 +94,16 @@ export class RequestCounter {
   }
 }
 
+const REPOSITORY_HELPERS = new Set(['transact', 'summaryUpdate']);
+
 /** The repository method (or other caller) a DynamoDB request came from, read from the async stack. */
 function callerOf(stack: string): string {
+  // The first public method on the stack: `transact` and `summaryUpdate` are helpers of the public ones.
+  const method = [...stack.matchAll(/(SelfieLifecycle|AttemptLog|ContentClaims|SpendBudget)\.(\w+)/g)].find(
+    (m) => !REPOSITORY_HELPERS.has(m[2] as string),
+  );
   return (
-    stack.match(/(?:SelfieLifecycle|AttemptLog|ContentClaims|SpendBudget)\.(\w+)/)?.[1] ??
+    (method ? `${method[1] === 'SelfieLifecycle' ? '' : `${method[1]}.`}${method[2]}` : undefined) ??
     stack.match(/at (?:async )?(\w+) \(.*(?:local-cloud|operations|infra|shared|cli)\//)?.[1] ??
     'other'
   );

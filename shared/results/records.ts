@@ -138,7 +138,14 @@ export const keys = {
   summary: 'SUMMARY',
   content: (sha256: string) => `SHA256#${sha256}`,
   contentSk: 'CONTENT',
+  /**
+   * The byBatch sort key, `<state>#<id>`, except that a selfie in flight stays under RECEIVED while it
+   * is PROCESSING (the lease does not move it: a key change costs a delete and a put in the index on
+   * every delivery). Items leased by earlier versions are under PROCESSING; `inFlightBatchPrefixes`.
+   */
   batchIndexSk: (state: string, selfieId: string) => `${state}#${selfieId}`,
+  /** Where byBatch files selfies in flight (RECEIVED or PROCESSING): their `state` tells them apart. */
+  inFlightBatchPrefixes: ['PROCESSING#', 'RECEIVED#'],
   decisionDay: (decision: string, isoTime: string) => `DECISION#${decision}#${isoTime.slice(0, 10)}`,
   decisionSk: (isoTime: string, selfieId: string) => `${isoTime}#${selfieId}`,
   reference: (reference: string) => `REF#${reference}`,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -6,6 +7,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Decision } from '../decision.ts';
 import type { SelfieRef } from '../selfie.ts';
 import { formatReason, type Reason } from '../verification/reasons.ts';
@@ -95,7 +97,9 @@ function selfieIdsUpdate(
 
 export type LeaseResult =
   | { status: 'acquired'; before: SelfieResult; earlierLease: boolean }
-  | { status: 'terminal' }
+  /** No result item: the message came before (or without) its record. */
+  | { status: 'missing' }
+  | { status: 'terminal'; decision: string }
   | { status: 'leased' }
   | { status: 'held' };
 
@@ -237,6 +241,9 @@ export class SelfieLifecycle {
   /**
    * Moves a selfie into PROCESSING under a lease, so two deliveries of the same selfie (SQS is
    * at-least-once) never call the vendor side by side. A crashed holder's lease runs out by itself.
+   * No read comes before it: a refused write returns the item as it is (or nothing: `missing`), which
+   * says why. The byBatch sort key stays where it is (a selfie in flight is filed under RECEIVED, see
+   * `keys.batchIndexSk`): moving it would be a delete plus a put in that index on every delivery.
    *
    * `earlierLease` says whether any delivery held a lease before this one. Attempts are only ever
    * written under a lease, and no write removes `leaseId`, so without an earlier lease there are no
@@ -247,39 +254,49 @@ export class SelfieLifecycle {
     lease: { id: string; until: number; receiveCount: number; at: string },
   ): Promise<LeaseResult> {
     let before: Record<string, unknown> | undefined;
+    let refused: Record<string, unknown> | undefined;
     const written = await writeOr(
       async () => {
-        const out = await this.db.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: selfieKey(selfieId),
-            ReturnValues: 'ALL_OLD',
-            UpdateExpression:
-              'SET #state = :processing, receiveCount = :rc, updatedAt = :at, gsi1sk = :g1sk, leaseId = :lease, leaseUntil = :until',
-            ConditionExpression:
-              '#state IN (:received, :processing) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseId = :lease)',
-            ExpressionAttributeNames: STATE,
-            ExpressionAttributeValues: {
-              ':received': 'RECEIVED',
-              ':processing': 'PROCESSING',
-              ':rc': lease.receiveCount,
-              ':at': lease.at,
-              ':g1sk': keys.batchIndexSk('PROCESSING', selfieId),
-              ':lease': lease.id,
-              ':until': lease.until,
-              ':now': Date.parse(lease.at),
-            },
-          }),
-        );
-        before = out.Attributes;
+        try {
+          const out = await this.db.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: selfieKey(selfieId),
+              ReturnValues: 'ALL_OLD',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              UpdateExpression:
+                'SET #state = :processing, receiveCount = :rc, updatedAt = :at, leaseId = :lease, leaseUntil = :until',
+              ConditionExpression:
+                '#state IN (:received, :processing) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseId = :lease)',
+              ExpressionAttributeNames: STATE,
+              ExpressionAttributeValues: {
+                ':received': 'RECEIVED',
+                ':processing': 'PROCESSING',
+                ':rc': lease.receiveCount,
+                ':at': lease.at,
+                ':lease': lease.id,
+                ':until': lease.until,
+                ':now': Date.parse(lease.at),
+              },
+            }),
+          );
+          before = out.Attributes;
+        } catch (error) {
+          const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+          if (item) refused = unmarshall(item);
+          throw error;
+        }
       },
       async (): Promise<LeaseResult> => {
-        const current = await this.getResult(selfieId);
-        if (!current) return { status: 'terminal' };
+        // Without the refused item (none there, or a DynamoDB that does not return it), read it.
+        const current = refused
+          ? selfieResultSchema.parse(withoutNulls(refused))
+          : await this.getResult(selfieId);
+        if (!current) return { status: 'missing' };
         if (current.state === 'HELD') return { status: 'held' };
         return current.state === 'RECEIVED' || current.state === 'PROCESSING'
           ? { status: 'leased' }
-          : { status: 'terminal' };
+          : { status: 'terminal', decision: current.state };
       },
     );
     if (written !== true) return written;

@@ -5,7 +5,6 @@ import { checkImage } from './steps/check-image.ts';
 import { claimContent } from './steps/content-claim.ts';
 import { decideAfterCall, decideFromVerdict } from './steps/decide.ts';
 import { takeLease } from './steps/lease.ts';
-import { loadResult } from './steps/load.ts';
 import { resumeOwnAttempts } from './steps/own-answer.ts';
 
 export type { Delivery, VerificationDeps, VerificationOutcome } from './delivery.ts';
@@ -20,9 +19,6 @@ export async function verifySelfie(
   deps: VerificationDeps,
 ): Promise<VerificationOutcome> {
   const run = new DeliveryRun(message, delivery, deps);
-
-  const loaded = await loadResult(run);
-  if (loaded !== 'go') return loaded;
 
   const lease = await takeLease(run);
   if ('kind' in lease) return lease;
