@@ -60,8 +60,8 @@ export function parseRunResult(stdout: string): RunResult {
 }
 
 /** Runs the CLI to its end and returns its `--json` summary; any exit code but 0 throws. */
-export async function runToCompletion(args: string[]): Promise<RunResult> {
-  const { code, stdout, stderr } = await startCli(args).done;
+export async function runToCompletion(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  const { code, stdout, stderr } = await startCli(args, env).done;
   if (code !== 0) throw new Error(`run exited ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
   return parseRunResult(stdout);
 }
