@@ -1,10 +1,10 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditQueries } from '../../operations/audit-queries.ts';
 import { keys } from '../../shared/results/records.ts';
 import { selfieIdOf } from '../../shared/selfie.ts';
 import { syntheticFace } from '../../testkit/images.ts';
-import { createPipelineFixture, type PipelineFixture } from '../support/pipeline.ts';
+import { pipelinePerTest } from '../support/pipeline.ts';
 
 /**
  * The byBatch index files a selfie in flight under RECEIVED whether or not a delivery holds its lease
@@ -12,15 +12,11 @@ import { createPipelineFixture, type PipelineFixture } from '../support/pipeline
  * by state still returns exactly the selfies in that state.
  */
 describe('batch listing by in-flight state', () => {
-  let pipeline: PipelineFixture | undefined;
-  afterEach(async () => {
-    await pipeline?.stop();
-    pipeline = undefined;
-  });
+  const startPipeline = pipelinePerTest();
 
   it('tells RECEIVED and PROCESSING apart by state, including selfies an older version filed under PROCESSING', async () => {
     // Prepare: three selfies recorded; one leased now, one leased as an older version filed it.
-    pipeline = await createPipelineFixture();
+    const pipeline = await startPipeline();
     const fixture = pipeline;
     const names = ['waiting', 'leased', 'legacy'];
     const records = await Promise.all(
