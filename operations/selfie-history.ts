@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure } from '../shared/results/conditional.ts';
+import { conditionalWrite, writeOr } from '../shared/results/conditional.ts';
 import { keys, type SelfieResult } from '../shared/results/records.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 
@@ -36,69 +36,70 @@ export class OperatorHistory {
     const current = await this.selfies.getResult(selfieId);
     if (!current) return 'missing';
     if (current.state !== 'FAILED') return { kind: 'not-failed', state: current.state };
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { pk: keys.selfie(selfieId), sk: keys.result },
-                UpdateExpression: [
-                  'SET #state = :received, updatedAt = :at, gsi1sk = :g1sk, leaseUntil = :zero, redrivenAt = :at',
-                  'REMOVE decision, reason, decidedAt, gsi2pk, gsi2sk',
-                ].join(' '),
-                // decidedAt pins the FAILED decision read above, so the history item describes it.
-                ConditionExpression: '#state = :failed AND decidedAt = :decidedAt',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: {
-                  ':received': 'RECEIVED',
-                  ':failed': 'FAILED',
-                  ':at': at,
-                  ':g1sk': keys.batchIndexSk('RECEIVED', selfieId),
-                  ':zero': 0,
-                  ':decidedAt': current.decidedAt ?? null,
+    const written = await writeOr(
+      () =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk: keys.selfie(selfieId), sk: keys.result },
+                  UpdateExpression: [
+                    'SET #state = :received, updatedAt = :at, gsi1sk = :g1sk, leaseUntil = :zero, redrivenAt = :at',
+                    'REMOVE decision, reason, decidedAt, gsi2pk, gsi2sk',
+                  ].join(' '),
+                  // decidedAt pins the FAILED decision read above, so the history item describes it.
+                  ConditionExpression: '#state = :failed AND decidedAt = :decidedAt',
+                  ExpressionAttributeNames: { '#state': 'state' },
+                  ExpressionAttributeValues: {
+                    ':received': 'RECEIVED',
+                    ':failed': 'FAILED',
+                    ':at': at,
+                    ':g1sk': keys.batchIndexSk('RECEIVED', selfieId),
+                    ':zero': 0,
+                    ':decidedAt': current.decidedAt ?? null,
+                  },
                 },
               },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { pk: keys.batch(current.batchId), sk: keys.summary },
-                UpdateExpression: 'ADD #failed :minusOne, redriven :one',
-                ConditionExpression: '#failed >= :one',
-                ExpressionAttributeNames: { '#failed': 'FAILED' },
-                ExpressionAttributeValues: { ':minusOne': -1, ':one': 1 },
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  pk: keys.selfie(selfieId),
-                  sk: keys.history(at, 'REDRIVE'),
-                  selfieId,
-                  at,
-                  what: 'REDRIVE',
-                  batchId: current.batchId,
-                  previousDecision: current.decision,
-                  previousReason: current.reason,
-                  previousDecidedAt: current.decidedAt,
-                  attemptsSoFar: current.attempts,
-                  paidCallsSoFar: current.paidCalls,
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk: keys.batch(current.batchId), sk: keys.summary },
+                  UpdateExpression: 'ADD #failed :minusOne, redriven :one',
+                  ConditionExpression: '#failed >= :one',
+                  ExpressionAttributeNames: { '#failed': 'FAILED' },
+                  ExpressionAttributeValues: { ':minusOne': -1, ':one': 1 },
                 },
-                ConditionExpression: 'attribute_not_exists(pk)',
               },
-            },
-          ],
-        }),
-      );
-      return 'reopened';
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      const now = await this.selfies.getResult(selfieId);
-      return now ? { kind: 'not-failed', state: now.state } : 'missing';
-    }
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    pk: keys.selfie(selfieId),
+                    sk: keys.history(at, 'REDRIVE'),
+                    selfieId,
+                    at,
+                    what: 'REDRIVE',
+                    batchId: current.batchId,
+                    previousDecision: current.decision,
+                    previousReason: current.reason,
+                    previousDecidedAt: current.decidedAt,
+                    attemptsSoFar: current.attempts,
+                    paidCallsSoFar: current.paidCalls,
+                  },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+            ],
+          }),
+        ),
+      async () => {
+        const now = await this.selfies.getResult(selfieId);
+        return now ? ({ kind: 'not-failed', state: now.state } as const) : ('missing' as const);
+      },
+    );
+    return written === true ? 'reopened' : written;
   }
 
   /** Records in the selfie's audit history that its uploaded object was deleted (retention purge). */
@@ -135,8 +136,8 @@ export class OperatorHistory {
     source: string,
   ): Promise<boolean> {
     const paid = settledAs === 'paid' ? 1 : 0;
-    try {
-      await this.db.send(
+    return conditionalWrite(() =>
+      this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -185,11 +186,7 @@ export class OperatorHistory {
             },
           ],
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 }
