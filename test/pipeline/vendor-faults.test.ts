@@ -44,7 +44,12 @@ describe('a misbehaving vendor and money (real deliveries against the sandbox ov
   async function verifyAndReconcile(fixture: PipelineFixture, charged: number) {
     await fixture.enqueue([await fixture.upload('uploads/late/face.jpg', await face(31))]);
     await fixture.drain();
-    await expect.poll(() => fixture.sandbox.ledger().filter((e) => e.charged).length).toBe(charged);
+    // The sandbox records a late call's charge after it has decoded the image, which can come after
+    // the client gave up and the selfie was decided: wait for it (expect.poll's default 1 s was a
+    // wall-clock bound on a loaded machine; the late answers themselves come 3 s after the charge).
+    await expect
+      .poll(() => fixture.sandbox.ledger().filter((e) => e.charged).length, { timeout: 15_000 })
+      .toBe(charged);
     const history = new OperatorHistory(fixture.db, fixture.tableName);
     const report = await reconcileStatement(
       statementOf(fixture),
