@@ -6,7 +6,7 @@ import {
   type VerifySelfieMessage,
 } from '../shared/messages.ts';
 import { keys, type SelfieResult, selfieResultSchema } from '../shared/results/records.ts';
-import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
+import { awaitsEnqueue, SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 
 /**
  * What a host restart must repair. The emulated bucket and queues live in memory while the table is
@@ -38,7 +38,10 @@ export class LostWork {
     let leasesReleased = 0;
     for (const result of unfinished) {
       if (await releaseLease(repository, result)) leasesReleased += 1;
-      if (enqueueSendsAgain(result)) continue;
+      // Enqueue sends these itself when their objects are uploaded again. A worker can lease a selfie
+      // before enqueue's markEnqueued lands, so a PROCESSING or HELD one without enqueuedAt (the host
+      // died in between) is sent here: otherwise nobody would.
+      if (awaitsEnqueue(result)) continue;
       lostWork.waiting.set(result.selfieId, messageForResult(result));
     }
     return { lostWork, unfinished: unfinished.length, leasesReleased };
@@ -95,18 +98,8 @@ async function scanUnfinished(db: DynamoDBDocumentClient, tableName: string): Pr
   return results;
 }
 
-/**
- * Enqueue sends a message again only for a selfie still RECEIVED and never noted as sent
- * (`needsEnqueue`); every other undecided selfie is this recovery's to send. A worker can lease a
- * selfie before enqueue's `markEnqueued` lands, so PROCESSING or HELD without `enqueuedAt` happens
- * when the host dies in between, and such a selfie is sent here: otherwise nobody would.
- */
-function enqueueSendsAgain(result: SelfieResult): boolean {
-  return result.state === 'RECEIVED' && !result.enqueuedAt;
-}
-
 async function releaseLease(repository: SelfieLifecycle, result: SelfieResult): Promise<boolean> {
-  const { leaseId, leaseUntil } = result as { leaseId?: unknown; leaseUntil?: unknown };
-  if (typeof leaseId !== 'string' || typeof leaseUntil !== 'number' || leaseUntil <= Date.now()) return false;
+  const { leaseId, leaseUntil } = result;
+  if (leaseId === undefined || leaseUntil === undefined || leaseUntil <= Date.now()) return false;
   return repository.releaseLease(result.selfieId, leaseId);
 }

@@ -95,6 +95,14 @@ function selfieIdsUpdate(
   return clauses;
 }
 
+/**
+ * Recorded and never sent to the work queue: the selfies enqueue sends (again) when their object is
+ * uploaded (again). Every other undecided selfie was sent, and only a lost message keeps it waiting.
+ */
+export function awaitsEnqueue(result: Pick<SelfieResult, 'state' | 'enqueuedAt'>): boolean {
+  return result.state === 'RECEIVED' && result.enqueuedAt === undefined;
+}
+
 export type LeaseResult =
   | { status: 'acquired'; before: SelfieResult; earlierLease: boolean }
   /** No result item: the message came before (or without) its record. */
@@ -198,7 +206,7 @@ export class SelfieLifecycle {
   /** True when the selfie is recorded but no invocation has sent it to the work queue yet. */
   async needsEnqueue(selfieId: string): Promise<boolean> {
     const result = await this.getResult(selfieId);
-    return result !== undefined && result.state === 'RECEIVED' && result.enqueuedAt === undefined;
+    return result !== undefined && awaitsEnqueue(result);
   }
 
   /**
