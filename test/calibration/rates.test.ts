@@ -154,38 +154,49 @@ describe('calibrate: the pipeline rule', () => {
     });
   }
 
-  it('sweeps min-live-score with the same rates as running decide() at each threshold', () => {
-    const samples = results(11);
-    const c = calibrate(samples, { maxPopScore: 60 });
-    const curve = c.curves.find((x) => x.id === 'combined_min_live');
+  /** Every 23rd point of a curve has the error counts of running decide() at its threshold on every sample. */
+  function expectSweepMatchesDecide(
+    samples: ReturnType<typeof results>,
+    curve:
+      | {
+          id: string;
+          points: Array<{ threshold: number; apcer: { errors: number }; bpcer: { errors: number } }>;
+        }
+      | undefined,
+    thresholdsAt: (threshold: number) => { minLiveScore: number; maxPopScore: number },
+  ) {
+    expect(curve?.points.length).toBeGreaterThan(0);
     for (const p of curve?.points.filter((_, i) => i % 23 === 0) ?? []) {
       const brute = errorRates(
         samples,
         (s) =>
           decide(
             { status: s.vendorStatus, liveScore: s.liveScore, popScore: s.popScore },
-            { minLiveScore: p.threshold, maxPopScore: 60 },
+            thresholdsAt(p.threshold),
           ).decision === 'VERIFIED',
       );
       expect([p.apcer.errors, p.bpcer.errors]).toEqual([brute.apcer.errors, brute.bpcer.errors]);
     }
+  }
+
+  it('sweeps min-live-score with the same rates as running decide() at each threshold', () => {
+    const samples = results(11);
+    const c = calibrate(samples, { maxPopScore: 60 });
+    expectSweepMatchesDecide(
+      samples,
+      c.curves.find((x) => x.id === 'combined_min_live'),
+      (threshold) => ({ minLiveScore: threshold, maxPopScore: 60 }),
+    );
   });
 
   it('sweeps max-pop-score the same way, holding min-live-score', () => {
     const samples = results(12);
     const c = calibrate(samples, { minLiveScore: 40 });
-    const curve = c.curves.find((x) => x.id === 'combined_max_pop');
-    for (const p of curve?.points.filter((_, i) => i % 23 === 0) ?? []) {
-      const brute = errorRates(
-        samples,
-        (s) =>
-          decide(
-            { status: s.vendorStatus, liveScore: s.liveScore, popScore: s.popScore },
-            { minLiveScore: 40, maxPopScore: p.threshold },
-          ).decision === 'VERIFIED',
-      );
-      expect([p.apcer.errors, p.bpcer.errors]).toEqual([brute.apcer.errors, brute.bpcer.errors]);
-    }
+    expectSweepMatchesDecide(
+      samples,
+      c.curves.find((x) => x.id === 'combined_max_pop'),
+      (threshold) => ({ minLiveScore: 40, maxPopScore: threshold }),
+    );
   });
 
   it('prints a met target as run/up flags and stack props, holding the other threshold', () => {
