@@ -26,6 +26,22 @@ class FakePipeline {
   }
 }
 
+/**
+ * Waits until the uploader waits for room with `count` uploads landed. The window counts uploads still
+ * in flight, so it can be full (and waiting) before the last of them lands: wait for both, rather
+ * than read the count at the moment the waiting begins.
+ */
+async function untilWaitingWith(
+  progress: { waitingForRoom: boolean },
+  pipeline: FakePipeline,
+  count: number,
+) {
+  await vi.waitFor(() => {
+    expect(progress.waitingForRoom).toBe(true);
+    expect(pipeline.uploaded).toHaveLength(count);
+  });
+}
+
 describe('uploadFiles keeps the undecided backlog inside its window', () => {
   let dir: string;
   let files: string[];
@@ -76,12 +92,7 @@ describe('uploadFiles keeps the undecided backlog inside its window', () => {
       window: 10,
       stopped: () => stopped,
     });
-    // The window counts uploads still in flight, so it can be full (and waiting) before the last of
-    // them lands: wait for both, rather than read the count at the moment the waiting begins.
-    await vi.waitFor(() => {
-      expect(progress.waitingForRoom).toBe(true);
-      expect(pipeline.uploaded).toHaveLength(10);
-    });
+    await untilWaitingWith(progress, pipeline, 10);
     stopped = true;
     await done;
 
@@ -105,13 +116,12 @@ describe('uploadFiles keeps the undecided backlog inside its window', () => {
       minWindow: 2,
       stopped: () => stopped,
     });
-    await vi.waitFor(() => expect(progress.waitingForRoom).toBe(true));
-    const whileFull = pipeline.uploaded.length;
+    await untilWaitingWith(progress, pipeline, 5);
     stopped = true;
     await done;
 
     // Assess: 30 bytes / 6 bytes per file = 5 files, below the count window of 10 and above the minimum.
-    expect(whileFull).toBe(5);
+    expect(pipeline.uploaded).toHaveLength(5);
   });
 
   it('asks again when the undecided count cannot be read, instead of failing the uploads', async () => {
