@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { conditionalWrite, writeOr } from '../shared/results/conditional.ts';
+import { conditionalWrite, transactWithConflictRetry, writeOr } from '../shared/results/conditional.ts';
 import { keys, type SelfieResult } from '../shared/results/records.ts';
 import { SelfieLifecycle } from '../shared/results/selfie-lifecycle.ts';
 
@@ -38,7 +38,7 @@ export class OperatorHistory {
     if (current.state !== 'FAILED') return { kind: 'not-failed', state: current.state };
     const written = await writeOr(
       () =>
-        this.db.send(
+        this.transact(
           new TransactWriteCommand({
             TransactItems: [
               {
@@ -137,7 +137,7 @@ export class OperatorHistory {
   ): Promise<boolean> {
     const paid = settledAs === 'paid' ? 1 : 0;
     return conditionalWrite(() =>
-      this.db.send(
+      this.transact(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -188,5 +188,14 @@ export class OperatorHistory {
         }),
       ),
     );
+  }
+
+  /**
+   * Both operator transactions also write the batch summary item, which every decision of the batch
+   * writes too: on AWS a redrive or a settlement during a busy batch can be cancelled for a conflict,
+   * and is retried the way the decision transaction is.
+   */
+  private transact(command: TransactWriteCommand) {
+    return transactWithConflictRetry(() => this.db.send(command));
   }
 }
