@@ -60,6 +60,7 @@ try {
         stateDir: join(root, `latency-${variant}-${round}`),
         files: latencyFiles,
         rate: 2,
+        warmUp: 5,
         otherClient: Math.floor(latencyFiles.length / 4),
         idleSeconds: 10,
       });
@@ -70,7 +71,11 @@ try {
         java: (1000 * (m.window.java ?? Number.NaN)) / decided,
         latency,
       });
-      log(JSON.stringify(rows.at(-1), (k, v) => (k === 'viaRun' || k === 'viaOtherClient' ? undefined : v)));
+      log(
+        JSON.stringify(rows.at(-1), (k, v) =>
+          k === 'afterBoot' || k === 'viaRun' || k === 'viaOtherClient' ? undefined : v,
+        ),
+      );
     }
   }
 } finally {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 /**
  * Runs bench/upload-latency.ts's measurement against the host of another checkout, in a process of
  * its own (bench/ab.ts compares two). Arguments: JSON { root, vendor, stateDir, files, rate,
- * otherClient, idleSeconds }; prints the LatencyResult as one JSON line.
+ * warmUp, otherClient, idleSeconds }; prints the LatencyResult as one JSON line.
  */
 import { join } from 'node:path';
 import type { LocalCloud, LocalCloudOptions } from '../../local-cloud/host.ts';
@@ -14,6 +14,7 @@ const input = JSON.parse(process.argv[2] ?? '{}') as {
   stateDir: string;
   files: string[];
   rate: number;
+  warmUp: number;
   otherClient: number;
   idleSeconds: number;
 };
