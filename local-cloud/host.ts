@@ -271,7 +271,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       sqs,
       queue: resources.workQueue,
       batchSize,
-      pollers,
+      maxConcurrency: pollers,
       timeoutMs: workerTimeoutSeconds * 1000,
       // Decisions are in the table's stream once an invocation ends: publish them now, not at the next poll.
       invoke: (event, context) =>

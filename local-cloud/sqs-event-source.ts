@@ -51,6 +51,19 @@ export async function deliverOneBatch(
   /** Ends a waiting receive (a long poll) early, e.g. when the event source stops. */
   abortSignal?: AbortSignal,
 ): Promise<{ received: number; failed: number }> {
+  const messages = await receiveBatch(sqs, queue, batchSize, waitTimeSeconds, abortSignal);
+  if (messages.length === 0) return { received: 0, failed: 0 };
+  return invokeAndDelete(sqs, queue, messages, handler);
+}
+
+/** Receives up to `batchSize` messages, waiting up to `waitTimeSeconds` for the first (a long poll). */
+export async function receiveBatch(
+  sqs: SQSClient,
+  queue: SqsQueueRef,
+  batchSize: number,
+  waitTimeSeconds = 0,
+  abortSignal?: AbortSignal,
+): Promise<Message[]> {
   const out = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queue.queueUrl,
@@ -60,8 +73,19 @@ export async function deliverOneBatch(
     }),
     abortSignal ? { abortSignal } : {},
   );
-  const messages = out.Messages ?? [];
-  if (messages.length === 0) return { received: 0, failed: 0 };
+  return out.Messages ?? [];
+}
+
+/**
+ * Invokes the handler with received messages, deletes what succeeded and leaves the reported failures
+ * to their visibility timeout (`reportBatchItemFailures`); a handler that throws fails the whole batch.
+ */
+export async function invokeAndDelete(
+  sqs: SQSClient,
+  queue: SqsQueueRef,
+  messages: readonly Message[],
+  handler: (event: SQSEvent) => Promise<SQSBatchResponse>,
+): Promise<{ received: number; failed: number }> {
   let failedIds: Set<string>;
   try {
     const response = await handler(toSqsEvent(messages, queue.queueArn));

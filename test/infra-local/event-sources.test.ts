@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureResultsTable } from '../../local-cloud/results-table.ts';
@@ -89,8 +89,104 @@ describe('the stream poller, woken by the host', () => {
 });
 
 describe('the worker pool long-polls the work queue', () => {
-  it('ends its pollers at once when stopped, though their receives wait up to 20 s', async () => {
-    // Prepare: an idle pool, its pollers waiting in 20-second receives.
+  async function queue(name: string) {
+    const sqs = createSqsClient(emulatorEndpoints());
+    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: uniqueName(name) })))
+      .QueueUrl as string;
+    const queueArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes?.QueueArn as string;
+    const receives = { count: 0 };
+    sqs.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'ReceiveMessageCommand') receives.count += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countReceives' },
+    );
+    return { sqs, queue: { queueUrl, queueArn }, receives };
+  }
+
+  it('receives once per message that arrives while it waits, however many invocations may run', async () => {
+    // Prepare: room for 8 invocations; fauxqs wakes every waiting receive when a message arrives.
+    const { sqs, queue: ref, receives } = await queue('pool-receives');
+    const handled: string[] = [];
+    const pool = startWorkerPool({
+      sqs,
+      queue: ref,
+      batchSize: 10,
+      maxConcurrency: 8,
+      timeoutMs: 60_000,
+      waitTimeSeconds: 20,
+      invoke: async (event) => {
+        handled.push(...event.Records.map((r) => r.body));
+        return { batchItemFailures: [] };
+      },
+      onError: () => undefined,
+    });
+
+    try {
+      // Act: one message at a time, each after the previous one was handled.
+      for (let i = 0; i < 10; i++) {
+        await sqs.send(new SendMessageCommand({ QueueUrl: ref.queueUrl, MessageBody: `m${i}` }));
+        await expect.poll(() => handled.length, { timeout: 10_000 }).toBe(i + 1);
+      }
+
+      // Assess: the receive that got each message, and the one waiting now (8 per message when each
+      // possible invocation had a receive of its own waiting).
+      expect(handled).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+      expect(receives.count).toBeLessThanOrEqual(11);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('runs at most maxConcurrency invocations at once, and receives again as each ends', async () => {
+    // Prepare: 30 messages waiting, one per invocation (batch size 1), invocations held until released.
+    const { sqs, queue: ref } = await queue('pool-cap');
+    for (let i = 0; i < 30; i++) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: ref.queueUrl, MessageBody: `m${i}` }));
+    }
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    const held: Array<() => void> = [];
+    const pool = startWorkerPool({
+      sqs,
+      queue: ref,
+      batchSize: 1,
+      maxConcurrency: 3,
+      timeoutMs: 60_000,
+      waitTimeSeconds: 1,
+      invoke: async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise<void>((release) => held.push(release));
+        running -= 1;
+        done += 1;
+        return { batchItemFailures: [] };
+      },
+      onError: () => undefined,
+    });
+
+    try {
+      // Act: release the held invocations one at a time until all 30 are done.
+      while (done < 30) {
+        await expect.poll(() => held.length, { timeout: 10_000 }).toBeGreaterThan(0);
+        held.shift()?.();
+        await new Promise((r) => setImmediate(r));
+      }
+
+      // Assess
+      expect(most).toBe(3);
+      expect(pool.stats.received).toBe(30);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('ends its poller at once when stopped, though its receive waits up to 20 s', async () => {
+    // Prepare: an idle pool, its poller waiting in a 20-second receive.
     const sqs = createSqsClient(emulatorEndpoints());
     const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: uniqueName('pool-stop') })))
       .QueueUrl as string;
@@ -101,13 +197,13 @@ describe('the worker pool long-polls the work queue', () => {
       sqs,
       queue: { queueUrl, queueArn: arn },
       batchSize: 10,
-      pollers: 3,
+      maxConcurrency: 3,
       timeoutMs: 60_000,
       waitTimeSeconds: 20,
       invoke: async () => ({ batchItemFailures: [] }),
       onError: () => undefined,
     });
-    await new Promise((r) => setTimeout(r, 200)); // the pollers' first receives are waiting
+    await new Promise((r) => setTimeout(r, 200)); // the poller's first receive is waiting
 
     // Act
     const ended = await pool.stop(5_000);
