@@ -222,10 +222,15 @@ function localBus(target: OpsTarget, stateDir: string): Destination {
   const sqs = target.sqs as SQSClient;
   const s3 = target.s3 ?? createS3Client();
   const archive = jsonlArchive(paths.events);
+  // No budget here: the host's own retention bounds its bucket; this process sees only the outcomes
+  // it republishes, so an account of its own would drop images the host's does not count.
   const retention = new LocalUploadRetention(
     s3,
     host.bucket,
     new SelfieLifecycle(target.db, target.tableName),
+    {
+      reviewImageBudgetBytes: Number.POSITIVE_INFINITY,
+    },
   );
   const bus = new LocalEventBus({
     rules: outcomeRules,

@@ -137,6 +137,8 @@ export interface RunResult {
   host: 'embedded' | 'attached' | 'stack';
   vendorCalls?: { concurrency: number; calls: number; meanInFlight: number; peakInFlight: number };
   recovered?: { unfinished: number; leasesReleased: number; lostMessages: number };
+  /** Embedded host only: NOT_VERIFIED/REVIEW images its in-memory bucket deleted to stay within its budget. */
+  reviewImagesDropped?: { images: number; bytes: number; budgetBytes: number };
 }
 
 const runOptions = {
@@ -514,6 +516,7 @@ function buildResult(input: {
   const { summary, session } = input;
   const decidedThisRun = decidedCount(summary) - decidedCount(input.before);
   const host = session.host;
+  const dropped = host?.reviewImagesDropped();
   return {
     batchId: input.batchId,
     total: summary?.total ?? 0,
@@ -541,6 +544,7 @@ function buildResult(input: {
             peakInFlight: host.vendor.gauge.peak,
           },
           recovered: host.recovered,
+          ...(dropped && dropped.images > 0 ? { reviewImagesDropped: dropped } : {}),
         }
       : {}),
   };
@@ -552,6 +556,14 @@ function renderTable(result: RunResult): string {
     extra.push([
       'vendor calls (this run)',
       `${result.vendorCalls.calls}, mean ${result.vendorCalls.meanInFlight} in flight of ${result.vendorCalls.concurrency}`,
+    ]);
+  }
+  if (result.reviewImagesDropped) {
+    const { images, budgetBytes } = result.reviewImagesDropped;
+    // The page answers 404 for these: say so where the run ends, not only in the warning above.
+    extra.push([
+      'review images dropped',
+      `${images} (NOT_VERIFIED first) to keep the local bucket within ${Number((budgetBytes / 2 ** 20).toFixed(1))} MiB; \`review\` cannot show them`,
     ]);
   }
   if (result.stack) extra.push(['stack', result.stack]);

@@ -50,6 +50,7 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
         ? { kind: 'bundled', dir: join(statePaths(flags.stateDir).root, 'bundles') }
         : { kind: 'source' },
       onError: hostErrorReporter(terminal),
+      onWarning: (message) => terminal.note(`local cloud: ${message}`),
     });
   } catch (error) {
     if (

@@ -38,7 +38,11 @@ import {
   writeHostEndpoints,
 } from './state-dir.ts';
 import { startStreamPoller } from './stream-poller.ts';
-import { LocalUploadRetention } from './upload-retention.ts';
+import {
+  type DroppedReviewImages,
+  LOCAL_REVIEW_IMAGE_BUDGET_BYTES,
+  LocalUploadRetention,
+} from './upload-retention.ts';
 import { VendorSlots } from './vendor-slots.ts';
 import { startWorkerPool } from './worker-pool.ts';
 
@@ -76,8 +80,16 @@ export interface LocalCloudOptions {
   handlers?: HandlerSource;
   /** ...backing off to this while listings find nothing new (ms, default 5 x bucketPollMs). */
   bucketMaxPollMs?: number;
+  /**
+   * Bytes of NOT_VERIFIED and REVIEW uploads the in-memory bucket keeps for the review page (default
+   * LOCAL_REVIEW_IMAGE_BUDGET_BYTES, 256 MiB); beyond it the oldest go, NOT_VERIFIED before REVIEW.
+   * See local-cloud/upload-retention.ts.
+   */
+  reviewImageBudgetBytes?: number;
   /** Problems of the host itself (emulator calls failing, stream retries). */
   onError?: (message: string, error: unknown) => void;
+  /** Something the user should know that is not a failure (once per host: review images dropped). */
+  onWarning?: (message: string) => void;
 }
 
 export interface LocalCloud {
@@ -99,6 +111,8 @@ export interface LocalCloud {
   vendorCircuit(): BreakerStatus;
   /** Puts an object, with S3 user metadata when given (`subject-id`, `correlation-id`). */
   upload(key: string, body: Buffer, metadata?: Record<string, string>): Promise<void>;
+  /** Review images the bucket dropped to stay within its budget, and that budget. */
+  reviewImagesDropped(): DroppedReviewImages & { budgetBytes: number };
   /** Counters for progress and stall detection. */
   activity(): { invocations: number; running: number; received: number; lastActivityAt: number };
   /** True when no message is waiting, in flight or delayed and no invocation or upload is running. */
@@ -229,9 +243,18 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     };
     // ObjectCreated delivery: one event per object version (key + ETag), whoever uploaded it.
     const delivered = new DeliveredObjects();
-    const retention = new LocalUploadRetention(s3, resources.bucket, repository, (key) =>
-      delivered.forget(key),
-    );
+    const reviewImageBudgetBytes = options.reviewImageBudgetBytes ?? LOCAL_REVIEW_IMAGE_BUDGET_BYTES;
+    let warnedOfDrops = false;
+    const retention = new LocalUploadRetention(s3, resources.bucket, repository, {
+      reviewImageBudgetBytes,
+      onDeleted: (key) => delivered.forget(key),
+      sizeOf: (key) => delivered.sizeOf(key),
+      onDropped: () => {
+        if (warnedOfDrops) return;
+        warnedOfDrops = true;
+        options.onWarning?.(reviewImagesDroppedWarning(reviewImageBudgetBytes));
+      },
+    });
     const archive = jsonlArchive(paths.events);
     const bus = new LocalEventBus({
       rules: outcomeRules,
@@ -295,7 +318,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
               { Records: group.map((o) => objectCreatedRecord(resources.bucket, o, REGION)) },
               enqueueRuntime,
             );
-            if (enqueued.alreadyKnown > 0) await retention.afterKnownUploads(group.map((o) => o.key));
+            if (enqueued.alreadyKnown > 0) await retention.afterKnownUploads(group);
             await found.lostWork.requeue(
               group.map((o) => selfieIdOf({ bucket: resources.bucket, key: o.key })),
             );
@@ -381,6 +404,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
           { db, tableName: resources.tableName, sqs, workQueueUrl: resources.workQueue.queueUrl },
           batchId,
         ),
+      reviewImagesDropped: () => ({ ...retention.dropped, budgetBytes: reviewImageBudgetBytes }),
       activity: () => ({ ...workerPool.stats }),
       async isIdle() {
         if (workerPool.stats.running > 0 || notifying > 0) return false;
@@ -408,6 +432,18 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     throw error;
   }
 }
+
+/** The one line that tells the user, the first time, that the review page will miss some images. */
+export function reviewImagesDroppedWarning(budgetBytes: number): string {
+  return (
+    `the in-memory bucket keeps ${formatMiB(budgetBytes)} of NOT_VERIFIED and REVIEW images for \`liveness-batch review\`; ` +
+    'beyond that it now deletes the oldest (NOT_VERIFIED first) to bound memory, so the review page will miss them. ' +
+    'To review them all, run smaller batches into a running `liveness-batch up` and review each before the next, ' +
+    `or run on AWS (--stack), where the bucket keeps uploads ${pipelineSettings.selfieRetentionDays} days by default.`
+  );
+}
+
+const formatMiB = (bytes: number) => `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
 
 /** Above this many pollers, each invocation works on more records at once instead. */
 const MAX_POLLERS = 100;

@@ -52,13 +52,18 @@ export function objectCreatedRecord(
  * listing shows every object every time; only the ones not delivered yet become events.
  */
 export class DeliveredObjects {
-  private readonly byKey = new Map<string, { eTag: string; at: number }>();
+  private readonly byKey = new Map<string, { eTag: string; size: number; at: number }>();
 
   /** The objects not delivered yet, marked delivered now. */
   takeFresh(objects: readonly CreatedObject[], now = Date.now()): CreatedObject[] {
     const fresh = objects.filter((o) => this.byKey.get(o.key)?.eTag !== o.eTag);
-    for (const o of fresh) this.byKey.set(o.key, { eTag: o.eTag, at: now });
+    for (const o of fresh) this.byKey.set(o.key, { eTag: o.eTag, size: o.size, at: now });
     return fresh;
+  }
+
+  /** The size of the key's delivered object, as its upload or listing gave it (no request needed). */
+  sizeOf(key: string): number | undefined {
+    return this.byKey.get(key)?.size;
   }
 
   /** The next listing (or upload) delivers this key again: its delivery failed, it was deleted, or it was PUT again. */
