@@ -16,7 +16,7 @@ table. Anything that speaks S3 can upload into the bucket under uploads/<batch>/
 listed every second while new objects keep coming (every 5 s when none came), and new objects are
 delivered to enqueue as ObjectCreated events. The bucket
 lives in memory, so an upload is deleted from it once its selfie is decided (FAILED ones stay for a
-redrive; REVIEW and NOT_VERIFIED ones stay for \`liveness-batch review\`, up to 256 MiB of them: beyond
+redrive; REVIEW and NOT_VERIFIED ones stay for \`liveness-batch review\`, up to 64 MiB of them: beyond
 that the oldest are deleted, NOT_VERIFIED before REVIEW, and a warning says so once).
 \`liveness-batch run DIR\` with the same --state-dir uploads into this host instead of starting one.
 

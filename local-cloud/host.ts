@@ -82,7 +82,7 @@ export interface LocalCloudOptions {
   bucketMaxPollMs?: number;
   /**
    * Bytes of NOT_VERIFIED and REVIEW uploads the in-memory bucket keeps for the review page (default
-   * LOCAL_REVIEW_IMAGE_BUDGET_BYTES, 256 MiB); beyond it the oldest go, NOT_VERIFIED before REVIEW.
+   * LOCAL_REVIEW_IMAGE_BUDGET_BYTES, 64 MiB); beyond it the oldest go, NOT_VERIFIED before REVIEW.
    * See local-cloud/upload-retention.ts.
    */
   reviewImageBudgetBytes?: number;

@@ -6,11 +6,13 @@ import { selfieIdOf } from '../shared/selfie.ts';
 import type { EnvelopeHandler } from './event-bus.ts';
 
 /**
- * Default bytes of review images (NOT_VERIFIED and REVIEW uploads) the local bucket keeps: the same
- * order as what `run` lets wait undecided in the bucket (cli/uploader.ts), so the host's memory stays
- * bounded by a few hundred MiB whatever the folder's size.
+ * Default bytes of review images (NOT_VERIFIED and REVIEW uploads) the local bucket keeps: about 750
+ * front-camera selfies (85 KiB) or 24 phone photos (2.7 MiB). Small enough that a folder of phone
+ * photos reaches it within its first ~120 photos (a fifth are NOT_VERIFIED), so the host's memory
+ * stops growing there; with `run`'s window of undecided uploads (cli/uploader.ts, 256 MiB) the bucket
+ * never holds much more than 320 MiB whatever the folder's size.
  */
-export const LOCAL_REVIEW_IMAGE_BUDGET_BYTES = 256 * 1024 * 1024;
+export const LOCAL_REVIEW_IMAGE_BUDGET_BYTES = 64 * 1024 * 1024;
 
 export interface UploadRetentionOptions {
   /**

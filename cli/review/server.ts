@@ -170,7 +170,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       if ((error as { name?: string }).name === 'NoSuchKey') {
         throw new HttpError(
           404,
-          'The upload is no longer in the bucket (retention or purge; the local cloud also drops the oldest NOT_VERIFIED, then REVIEW, images beyond its review-image memory budget, 256 MiB by default).',
+          'The upload is no longer in the bucket (retention or purge; the local cloud also drops the oldest NOT_VERIFIED, then REVIEW, images beyond its review-image memory budget, 64 MiB by default).',
         );
       }
       throw error;
