@@ -2,10 +2,8 @@
  * `npm run bench [-- --quick] [-- --only NAME[,NAME]]`: every benchmark, one table on stdout
  * (Markdown), progress on stderr. Ratios are measured within one run: the machine is shared.
  */
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
-
+// First: it sets the environment the imports below read when they load.
+import './support/bench-env.ts';
 import { parseArgs } from 'node:util';
 import { benchAwsCost } from './aws-cost.ts';
 import { benchColdStart } from './cold-start.ts';
