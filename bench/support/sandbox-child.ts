@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuSecondsOf } from '../rss.ts';
 import { projectRoot } from './paths.ts';
 
@@ -41,6 +42,10 @@ export async function startSandboxChild(): Promise<SandboxChild> {
     lines.once('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
     child.once('exit', (code) => reject(new Error(`the sandbox process exited ${code}`)));
   });
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`[bench] the sandbox process exited unexpectedly (${code ?? signal})`);
+  });
   const base = new URL(url).origin;
   return {
     url,
@@ -48,11 +53,24 @@ export async function startSandboxChild(): Promise<SandboxChild> {
     userId: 'sandbox-user',
     apiKey: 'sandbox-key',
     async setLatency(shape) {
-      const res = await fetch(`${base}/__bench/latency`, { method: 'POST', body: JSON.stringify(shape) });
-      await res.text();
+      // Idempotent, so retried: after a long pause (generating phone photos) the pooled connection
+      // can be one the sandbox just closed as idle, and the first request on it fails.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await fetch(`${base}/__bench/latency`, { method: 'POST', body: JSON.stringify(shape) });
+          await res.text();
+          return;
+        } catch (error) {
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`the sandbox process is gone (${child.exitCode ?? child.signalCode})`);
+          if (attempt >= 3) throw error;
+          await sleep(200);
+        }
+      }
     },
     cpuSeconds: () => cpuSecondsOf(child.pid as number) ?? 0,
     async stop() {
+      stopping = true;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
