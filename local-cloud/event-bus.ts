@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readFile, truncate } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
+import { mkdir, readFile, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -130,7 +131,7 @@ export function sqsTarget(sqsClient: Pick<SQSClient, 'send'>, queueUrl: string):
  * without a selfieId are keyed by their event id, i.e. always appended.
  *
  * Durability: appends are serialised in call order and each line is one write(2) before the
- * promise resolves, so a SIGKILL loses at most the line in flight. A torn last line left by such
+ * promise resolves (made synchronously, so it never waits for the threadpool), so a SIGKILL loses at most the line in flight. A torn last line left by such
  * a kill is cut off when the file is next opened, so that outcome is archived again when re-published.
  */
 export function jsonlArchive(filePath: string): EnvelopeHandler {
@@ -143,7 +144,11 @@ export function jsonlArchive(filePath: string): EnvelopeHandler {
       keys ??= await loadArchivedKeys(filePath);
       const key = archiveKey(envelope);
       if (keys.has(key)) return;
-      await appendFile(filePath, `${JSON.stringify(envelope)}\n`);
+      // Synchronous on purpose: an async append waits for a libuv threadpool thread, and sharp runs
+      // its decodes there. With phone photos (~150 ms each) every outcome queued behind them, the
+      // bus published ~5 outcomes/s behind ~12 decisions/s, and the local bucket (whose uploads are
+      // deleted once their outcome is archived) grew with the batch. One short line costs microseconds.
+      appendFileSync(filePath, `${JSON.stringify(envelope)}\n`);
       keys.add(key);
     });
     // A failed append must not block the ones behind it; the caller still sees its own error.

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { CreateQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outcomeRules } from '../../infra/event-rules.ts';
@@ -12,6 +14,8 @@ import type { EventEnvelope } from '../../shared/events/envelope.ts';
 import { outcomeEventEnvelopeSchema, toPutEventsEntry } from '../../shared/events/outcome-event.ts';
 import { emulatorEndpoints, uniqueName } from '../support/emulators.ts';
 import { outcomeDetail } from './support.ts';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 let sqs: SQSClient;
 let folder: string;
@@ -220,6 +224,26 @@ describe('jsonlArchive on disk', () => {
     expect((await readArchive(file)).map((event) => event.id)).toEqual(
       envelopes.map((envelope) => envelope.id),
     );
+  });
+
+  it('appends at once while the threadpool is busy (sharp decodes phone photos on it)', async () => {
+    // Prepare: the archive has loaded its keys; then every libuv threadpool thread is kept busy.
+    const file = join(folder, `${uniqueName('pool')}.jsonl`);
+    const archive = jsonlArchive(file);
+    await archive(envelopeFor('first'));
+    const order: string[] = [];
+    const busy = Array.from({ length: 16 }, () =>
+      pbkdf2Async('password', 'salt', 200_000, 32, 'sha256').then(() => order.push('threadpool job')),
+    );
+
+    // Act
+    await archive(envelopeFor('second'));
+    order.push('archived');
+    await Promise.all(busy);
+
+    // Assess: the append did not queue behind the threadpool's jobs.
+    expect(order[0]).toBe('archived');
+    expect((await readArchive(file)).map((event) => event.detail.selfieId)).toEqual(['first', 'second']);
   });
 
   it('drops a line torn by a killed process, keeps the rest, and archives that outcome again', async () => {
