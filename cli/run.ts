@@ -402,7 +402,7 @@ function describeSession(session: Session, flags: LocalCloudFlags, terminal: Ter
   const handlers =
     host.handlersFrom === 'source' ? '' : ` handlers bundled as deployed (${host.handlersFrom});`;
   terminal.note(
-    `Local cloud up in ${formatDuration(bootMs)}: ${vendor};${handlers} up to ${host.vendor.limit} vendor calls in flight (${host.pollers} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
+    `Local cloud up in ${formatDuration(bootMs)}: ${vendor};${handlers} up to ${host.vendor.limit} vendor calls in flight (${host.maxInvocations} worker invocations of up to ${pipelineSettings.worker.batchSize} messages).`,
   );
   const { unfinished, leasesReleased, lostMessages } = host.recovered;
   if (unfinished > 0) {

@@ -44,7 +44,7 @@ function endpointsText(host: LocalCloud): string {
     `  ops queue           ${e.queues.ops}`,
     `  results table       ${e.tableName}`,
     `  event archive       ${host.paths.events}`,
-    `  vendor calls        up to ${host.vendor.limit} in flight (${host.pollers} worker pollers)`,
+    `  vendor calls        up to ${host.vendor.limit} in flight (${host.maxInvocations} worker invocations at once)`,
     `  handlers            ${host.handlersFrom === 'source' ? 'the TypeScript source' : `bundled as deployed, in ${host.handlersFrom}`}`,
     '',
     'Upload with any S3 client, e.g.:',

@@ -99,7 +99,8 @@ export interface LocalCloud {
   repository: SelfieLifecycle;
   sandbox?: RunningSandbox;
   vendor: VendorSlots;
-  pollers: number;
+  /** Worker invocations at once (the event source's maximum concurrency). */
+  maxInvocations: number;
   /** Where the handler functions came from: "source", or the folder of their bundles. */
   handlersFrom: string;
   /** What the boot found left over by an earlier, crashed host. */
@@ -198,7 +199,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     const found = await LostWork.find(db, resources.tableName, sqs, resources.workQueue.queueUrl);
 
     const vendorUrl = options.vendor?.url ?? (sandbox as RunningSandbox).endpointUrl;
-    const { pollers, recordConcurrency } = workerConcurrency(options.concurrency);
+    const { maxInvocations, recordConcurrency } = workerConcurrency(options.concurrency);
     const env = localHandlerEnv(
       {
         tableName: resources.tableName,
@@ -294,7 +295,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       sqs,
       queue: resources.workQueue,
       batchSize,
-      maxConcurrency: pollers,
+      maxConcurrency: maxInvocations,
       timeoutMs: workerTimeoutSeconds * 1000,
       // Decisions are in the table's stream once an invocation ends: publish them now, not at the next poll.
       invoke: (event, context) =>
@@ -378,7 +379,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       repository,
       ...(sandbox ? { sandbox } : {}),
       vendor,
-      pollers,
+      maxInvocations,
       handlersFrom: origin,
       recovered: {
         unfinished: found.unfinished,
@@ -445,25 +446,31 @@ export function reviewImagesDroppedWarning(budgetBytes: number): string {
 
 const formatMiB = (bytes: number) => `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
 
-/** Above this many pollers, each invocation works on more records at once instead. */
-const MAX_POLLERS = 100;
+/** Above this many invocations, each invocation works on more records at once instead. */
+const MAX_INVOCATIONS = 100;
 /** Records competing for each vendor slot (4 measured no better than 2). */
 const OVERSUBSCRIPTION = 2;
 
 /**
  * How `--concurrency N` maps onto the worker's event source. N is a cap on vendor calls in flight
  * across the host (VendorSlots). To keep that cap reached, the host runs N + 1 concurrent
- * invocations (pollers, the event source's maximum concurrency), each working on 2 records of its
+ * invocations (the event source's maximum concurrency), each working on 2 records of its
  * batch at a time (RECORD_CONCURRENCY), so about 2N records compete for N slots: when a call ends,
  * another record is already waiting for its slot, even while some invocations are held by a slow
  * call or received only a message or two. Oversubscribing more than 2x would only make records
  * wait longer for a slot (and retries compete with first attempts) without adding calls in flight.
  */
-export function workerConcurrency(concurrency: number): { pollers: number; recordConcurrency: number } {
-  const pollers = Math.min(concurrency + 1, MAX_POLLERS);
+export function workerConcurrency(concurrency: number): {
+  maxInvocations: number;
+  recordConcurrency: number;
+} {
+  const maxInvocations = Math.min(concurrency + 1, MAX_INVOCATIONS);
   return {
-    pollers,
-    recordConcurrency: Math.max(OVERSUBSCRIPTION, Math.ceil((OVERSUBSCRIPTION * concurrency) / pollers)),
+    maxInvocations,
+    recordConcurrency: Math.max(
+      OVERSUBSCRIPTION,
+      Math.ceil((OVERSUBSCRIPTION * concurrency) / maxInvocations),
+    ),
   };
 }
 
