@@ -78,11 +78,7 @@ export class LocalUploadRetention {
   readonly onOutcome: EnvelopeHandler = async (envelope) => {
     const detail = outcomeEventDetailSchema.safeParse(envelope.detail);
     if (!detail.success || detail.data.bucket !== this.bucket) return;
-    const { key, decision } = detail.data;
-    if (isNeededNoLonger(decision)) {
-      this.forget(key);
-      await this.delete(key);
-    } else await this.keep(key, decision);
+    await this.afterDecision(detail.data.key, detail.data.decision);
   };
 
   /**
@@ -92,16 +88,18 @@ export class LocalUploadRetention {
   async afterKnownUploads(uploads: ReadonlyArray<{ key: string; size: number }>): Promise<void> {
     for (const { key, size } of uploads) {
       const result = await this.repository.getResult(selfieIdOf({ bucket: this.bucket, key }));
-      if (!result || !isTerminal(result.state)) continue;
-      if (isNeededNoLonger(result.state)) {
-        this.forget(key);
-        await this.delete(key);
-      } else await this.keep(key, result.state, size);
+      if (result && isTerminal(result.state)) await this.afterDecision(key, result.state, size);
     }
   }
 
-  private async keep(key: string, decision: Decision, knownSize?: number): Promise<void> {
+  /** A decided upload: deleted when nothing reads it again, else kept within the budget. */
+  private async afterDecision(key: string, decision: Decision, knownSize?: number): Promise<void> {
     this.forget(key);
+    if (isNeededNoLonger(decision)) await this.delete(key);
+    else await this.keep(key, decision, knownSize);
+  }
+
+  private async keep(key: string, decision: Decision, knownSize?: number): Promise<void> {
     if (decision === 'FAILED' || this.budgetBytes === Number.POSITIVE_INFINITY) return;
     const size = knownSize ?? this.options.sizeOf?.(key) ?? (await this.headSize(key));
     if (size === undefined) return; // deleted meanwhile (purge): nothing held
