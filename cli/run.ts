@@ -185,7 +185,8 @@ export const runCommand: Command = {
             stack: stack.stack,
           }
         : {
-            open: (terminal: Terminal) => openSession(flags, terminal),
+            open: (terminal: Terminal, expectedSelfies: number) =>
+              openSession(flags, terminal, expectedSelfies),
             logs: join(paths.logs, 'pipeline.log'),
             stateDir: paths.root,
           }),
@@ -237,7 +238,8 @@ async function runFolder(input: {
   json: boolean;
   flags: LocalCloudFlags;
   vendorOutageTimeoutMs: number;
-  open(terminal: Terminal): Promise<Session>;
+  /** Opens where the uploads go; `expectedSelfies` is how many files this run has. */
+  open(terminal: Terminal, expectedSelfies: number): Promise<Session>;
   /** Where the handlers' logs are: the local log file, or the stack's. */
   logs: string;
   stateDir?: string;
@@ -270,7 +272,7 @@ async function runFolder(input: {
   try {
     const bootStarted = Date.now();
     try {
-      session = await input.open(terminal);
+      session = await input.open(terminal, files.length);
     } catch (error) {
       if (error instanceof HostUnavailableError) {
         terminal.note(error.message);

@@ -38,11 +38,18 @@ export function hostErrorReporter(terminal: Terminal) {
 }
 
 /** Boots the local cloud, or explains in one line why it cannot (Java missing, folder in use). */
-export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up', terminal: Terminal) {
+export async function bootLocalCloud(
+  flags: LocalCloudFlags,
+  mode: 'run' | 'up',
+  terminal: Terminal,
+  /** Selfies a `run` will upload; tunes DynamoDB Local's JIT for a short run. */
+  expectedSelfies?: number,
+) {
   try {
     return await startLocalCloud({
       stateDir: flags.stateDir,
       mode,
+      ...(expectedSelfies !== undefined ? { expectedSelfies } : {}),
       concurrency: flags.concurrency,
       ...(flags.vendor ? { vendor: flags.vendor } : { sandbox: flags.sandbox }),
       tunables: flags.tunables,
@@ -67,11 +74,16 @@ export async function bootLocalCloud(flags: LocalCloudFlags, mode: 'run' | 'up',
 /** A reason the host cannot start that the user can fix; printed as one line. */
 export class HostUnavailableError extends Error {}
 
-export async function openSession(flags: LocalCloudFlags, terminal: Terminal): Promise<Session> {
+export async function openSession(
+  flags: LocalCloudFlags,
+  terminal: Terminal,
+  /** Files the run will upload. */
+  expectedSelfies?: number,
+): Promise<Session> {
   const running = readLiveHost(statePaths(flags.stateDir));
   if (running) return attach(running);
   terminal.note(`Starting the local cloud (state ${statePaths(flags.stateDir).root})...`);
-  const host = await bootLocalCloud(flags, 'run', terminal);
+  const host = await bootLocalCloud(flags, 'run', terminal, expectedSelfies);
   return {
     kind: 'embedded',
     description: `embedded local cloud (state ${host.paths.root})`,

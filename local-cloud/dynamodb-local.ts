@@ -19,6 +19,11 @@ export interface DynamoDbLocalOptions {
   port?: number;
   /** Called as soon as the java process exists, before it answers (e.g. to write a pid file). */
   onSpawn?: (pid: number) => void;
+  /**
+   * The process serves one short job (a `run` of at most SHORT_RUN_MAX_SELFIES selfies), so its JIT
+   * compiles with C1 only (SHORT_RUN_JVM_OPTIONS); otherwise the JVM's default tiered compilation.
+   */
+  shortRun?: boolean;
 }
 
 export class JavaMissingError extends Error {
@@ -57,6 +62,22 @@ export function assertJavaPresent(): void {
 const JVM_OPTIONS = ['-XX:+UseSerialGC'];
 
 /**
+ * A short run cannot earn back C2's compile time. DynamoDB Local's JIT compiles about 10,000 methods
+ * of its own (Jetty, Jackson, the ANTLR expression parser, SQLite access) as a run warms it up: a
+ * flight recording of a 400-selfie run counted 40 s of compiler time against 46 s of java CPU. C1
+ * alone compiles far faster but its code runs slower, so it wins only until the C2 code would have
+ * paid for itself. Measured with `liveness-batch run`, C = 16, L = 1 s, 5% at 3 s, against the
+ * default (java CPU per decided selfie; throughput): 600 selfies, two interleaved rounds, 64 vs
+ * 97-110 ms, 10.5 vs 9.4/s; 1,500 selfies, 60 vs 66 ms but Node + java equal (134 vs 137 ms) and
+ * 11.1 vs 11.3/s; 3,000 selfies, 59 vs 51 ms, 11.0 vs 12.8/s. So C1 only up to 1,500 selfies, the
+ * crossover (docs/benchmarks.md). One compiler thread: the JVM shares two cores with Node.
+ */
+const SHORT_RUN_JVM_OPTIONS = ['-XX:TieredStopAtLevel=1', '-XX:CICompilerCount=1'];
+
+/** The largest `run` for which DynamoDB Local compiles with C1 only (see SHORT_RUN_JVM_OPTIONS). */
+export const SHORT_RUN_MAX_SELFIES = 1500;
+
+/**
  * Starts DynamoDB Local as a child process and waits until it answers.
  * DynamoDB Local has no bind-address option: it listens on every interface of the chosen port.
  */
@@ -70,6 +91,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     'java',
     [
       ...JVM_OPTIONS,
+      ...(options.shortRun ? SHORT_RUN_JVM_OPTIONS : []),
       `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(jarDir, 'DynamoDBLocal.jar'),

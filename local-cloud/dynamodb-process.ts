@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
+import { type DynamoDbLocal, type DynamoDbLocalOptions, startDynamoDbLocal } from './dynamodb-local.ts';
 import { isProcessAlive } from './state-dir.ts';
 
 /**
@@ -8,10 +8,15 @@ import { isProcessAlive } from './state-dir.ts';
  * child's pid is written to the state folder and the next host stops that orphan (and only it: the
  * pid must still be a DynamoDBLocal.jar serving this same folder) before opening the database.
  */
-export async function startFileBackedDynamoDb(dbPath: string, pidFile: string): Promise<DynamoDbLocal> {
+export async function startFileBackedDynamoDb(
+  dbPath: string,
+  pidFile: string,
+  options: Pick<DynamoDbLocalOptions, 'shortRun'> = {},
+): Promise<DynamoDbLocal> {
   await stopOrphanedDynamoDb(dbPath, pidFile);
   // The pid is on disk before DynamoDB Local answers, so a host killed during start-up leaves no orphan.
   const dynamodb = await startDynamoDbLocal({
+    ...options,
     dbPath,
     onSpawn: (pid) => writeFileSync(pidFile, String(pid)),
   });

@@ -18,6 +18,7 @@ import { pipelineSettings } from '../shared/settings.ts';
 import { type TunableInput, tunablesToEnv } from '../shared/tunables.ts';
 import type { BreakerStatus } from '../shared/verification/vendor-breaker.ts';
 import { buildWorkerRuntime } from '../shared/verification/worker-runtime.ts';
+import { SHORT_RUN_MAX_SELFIES } from './dynamodb-local.ts';
 import { startFileBackedDynamoDb } from './dynamodb-process.ts';
 import { jsonlArchive, LocalEventBus, sqsTarget } from './event-bus.ts';
 import { startS3SqsEmulator } from './fauxqs.ts';
@@ -86,6 +87,11 @@ export interface LocalCloudOptions {
    * See local-cloud/upload-retention.ts.
    */
   reviewImageBudgetBytes?: number;
+  /**
+   * Selfies this host is started for, when known (`run` of a folder): a short run gets a DynamoDB
+   * Local that compiles with C1 only (local-cloud/dynamodb-local.ts, SHORT_RUN_MAX_SELFIES).
+   */
+  expectedSelfies?: number;
   /** Problems of the host itself (emulator calls failing, stream retries). */
   onError?: (message: string, error: unknown) => void;
   /** Something the user should know that is not a failure (once per host: review images dropped). */
@@ -170,7 +176,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       });
     const [emulator, dynamodb, sandbox] = await settleAll([
       started(startS3SqsEmulator(0)),
-      started(startFileBackedDynamoDb(paths.dynamodb, paths.dynamodbPid)),
+      started(
+        startFileBackedDynamoDb(paths.dynamodb, paths.dynamodbPid, {
+          // A long-lived `up`, or a run of unknown size, warms DynamoDB Local up with C2 as usual.
+          shortRun: options.expectedSelfies !== undefined && options.expectedSelfies <= SHORT_RUN_MAX_SELFIES,
+        }),
+      ),
       options.vendor
         ? Promise.resolve(undefined)
         : started(startSandbox({ ...options.sandbox, port: 0, ledgerFile: paths.ledger })),
