@@ -78,6 +78,7 @@ describe('DynamoDB Local compiles for the length of the job (real java processes
       host = await boot(SHORT_RUN_MAX_SELFIES, 'short');
       const short = hostJavaArgs(host);
       await host.stop();
+      host = undefined; // stopped: afterEach must not stop it again if the next boot fails
       host = await boot(SHORT_RUN_MAX_SELFIES + 1, 'long');
       const long = hostJavaArgs(host);
 
